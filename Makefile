@@ -1,0 +1,51 @@
+# Two commands on a fresh machine: `make run` and `make test` (each installs what it needs first).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SYSTEM_PACKAGES := libmagic1 espeak-ng
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test install system lint typecheck unit corpus train evaluate bench clean
+
+run: install
+	@echo "Analysing the bundled examples with the shipped model (synthscope analyze ...)"
+	$(VENV)/bin/synthscope analyze shared/synthscope/examples/*
+
+test: install
+	$(VENV)/bin/ruff check shared services tests bench
+	$(VENV)/bin/ruff format --check shared services tests bench
+	$(VENV)/bin/mypy
+	$(PY) -m pytest
+
+install: system $(STAMP)
+
+system:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+
+$(STAMP): requirements.lock requirements-dev.lock shared/pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# The CPU build of torch first, so nothing below pulls the CUDA one.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -r requirements.lock -r requirements-dev.lock
+	$(PY) -m pip install -q --no-deps -e shared
+	touch $(STAMP)
+
+# --- the model's life cycle (long; not part of `make test`) ---
+corpus: install
+	$(VENV)/bin/synthscope corpus build --out data/corpus
+
+train: install
+	$(VENV)/bin/synthscope train --manifest data/corpus/manifest.csv --out data/bundle
+
+evaluate: install
+	$(VENV)/bin/synthscope evaluate --manifest data/corpus/manifest.csv --bundle data/bundle --out out/eval
+
+bench: install
+	$(PY) bench/engine.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

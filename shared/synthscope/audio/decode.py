@@ -1,0 +1,131 @@
+"""Streaming decode with PyAV: any container in, 16 kHz mono float32 chunks out.
+
+Decoding is a generator so a six-hour file never sits in memory: the caller
+pulls chunks, cuts windows and lets them go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import av
+import numpy as np
+
+from synthscope.config import SAMPLE_RATE
+from synthscope.errors import AudioTooLong, CorruptAudio
+
+#: Give up on a file when more than this share of its packets fail to decode.
+MAX_BAD_PACKET_SHARE = 0.2
+
+
+@dataclass
+class StreamInfo:
+    """What the container says about itself, filled in as soon as it is opened."""
+
+    format: str
+    sample_rate: int
+    channels: int
+    declared_duration_s: float | None
+    decoded_samples: int = 0  # at SAMPLE_RATE, grows while streaming
+    bad_packets: int = 0
+    packets: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        return self.decoded_samples / SAMPLE_RATE
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+class AudioStream:
+    """An opened audio file. Iterate it for float32 mono chunks at 16 kHz."""
+
+    def __init__(self, source: Path | BinaryIO, *, max_duration_s: float | None = None) -> None:
+        self._max_samples = None if max_duration_s is None else int(max_duration_s * SAMPLE_RATE)
+        try:
+            self._container = av.open(str(source) if isinstance(source, Path) else source, mode="r")
+        except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+            raise CorruptAudio(f"cannot open the audio container: {exc}") from None
+        if not self._container.streams.audio:
+            self._container.close()
+            raise CorruptAudio("the file contains no audio stream")
+        self._stream = self._container.streams.audio[0]
+        ctx = self._stream.codec_context
+        declared = None
+        if self._stream.duration is not None and self._stream.time_base is not None:
+            declared = float(self._stream.duration * self._stream.time_base)
+        elif self._container.duration is not None:
+            declared = self._container.duration / av.time_base
+        self.info = StreamInfo(
+            format=self._container.format.name.split(",")[0],
+            sample_rate=int(ctx.sample_rate or 0),
+            channels=int(ctx.channels or 0),
+            declared_duration_s=declared,
+        )
+        if self._max_samples is not None and declared is not None and declared > max_duration_s + 1.0:  # type: ignore[operator]
+            self.close()
+            raise AudioTooLong(f"the audio lasts {declared:.0f} s; the limit is {max_duration_s:.0f} s")
+        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+
+    def __enter__(self) -> AudioStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        try:
+            for packet in self._container.demux(self._stream):
+                if packet.size == 0:
+                    continue
+                self.info.packets += 1
+                try:
+                    frames = packet.decode()
+                except (av.error.InvalidDataError, av.error.UndefinedError, ValueError):
+                    self.info.bad_packets += 1
+                    self._check_bad_share()
+                    continue
+                for frame in frames:
+                    yield from self._emit(self._resampler.resample(frame))
+            yield from self._emit(self._resampler.resample(None))
+        except av.error.FFmpegError as exc:
+            raise CorruptAudio(f"decoding failed after {self.info.duration_s:.1f} s: {exc}") from None
+        if self.info.decoded_samples == 0:
+            raise CorruptAudio("no audio could be decoded from the file")
+        self._check_bad_share(final=True)
+
+    def _emit(self, frames: list[av.AudioFrame]) -> Iterator[np.ndarray]:
+        for out in frames:
+            pcm = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+            if not np.isfinite(pcm).all():
+                pcm = np.nan_to_num(pcm, nan=0.0, posinf=0.0, neginf=0.0)
+            self.info.decoded_samples += pcm.size
+            if self._max_samples is not None and self.info.decoded_samples > self._max_samples + SAMPLE_RATE:
+                raise AudioTooLong(f"the audio lasts more than {self._max_samples / SAMPLE_RATE:.0f} s, the limit")
+            yield pcm
+
+    def _check_bad_share(self, final: bool = False) -> None:
+        p, bad = self.info.packets, self.info.bad_packets
+        if (final or p >= 50) and p and bad / p > MAX_BAD_PACKET_SHARE:
+            raise CorruptAudio(f"{bad} of {p} audio packets are corrupt")
+
+
+def decode_all(source: Path | BinaryIO, *, max_duration_s: float | None = None) -> np.ndarray:
+    """Whole file as one array: for short clips (training, tests), never for uploads."""
+    with AudioStream(source, max_duration_s=max_duration_s) as stream:
+        chunks = list(stream)
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)

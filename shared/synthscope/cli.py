@@ -1,0 +1,198 @@
+"""The `synthscope` command: analyze files, build the corpus, train, evaluate.
+
+Heavy modules (torch, the engine) are imported inside commands so `--help`
+stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from synthscope.errors import SynthscopeError
+
+if TYPE_CHECKING:
+    from synthscope.reports.schema import AnalysisResult
+
+app = typer.Typer(help="Tell AI-generated audio from human audio.", no_args_is_help=True, add_completion=False)
+err = Console(stderr=True)
+out = Console()
+
+EXIT_BAD_INPUT = 2
+
+VERDICT_STYLE = {
+    "ai": "bold red",
+    "human": "bold green",
+    "mixed": "bold yellow",
+    "uncertain": "yellow",
+    "not_applicable": "dim",
+}
+LABEL_CHAR = {"ai": ("█", "red"), "human": ("█", "green"), "uncertain": ("▒", "yellow"), "silent": ("·", "dim")}
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+@app.command()
+def analyze(
+    files: Annotated[list[Path], typer.Argument(help="Audio files (mp3, wav, flac, ogg/opus, m4a/aac, webm)")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line per file")] = False,
+    window: Annotated[float | None, typer.Option("--window", help="Window length in seconds (default 3)")] = None,
+    hop: Annotated[float | None, typer.Option("--hop", help="Hop in seconds (default: the window length)")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Draw the timeline to this PNG")] = None,
+    bundle: Annotated[Path | None, typer.Option("--bundle", help="Model bundle directory")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto, cpu or cuda")] = None,
+) -> None:
+    """Analyse files; exit 0 when all were analysed, 2 when any input was bad."""
+    from synthscope.config import Settings
+    from synthscope.engine import Engine
+
+    overrides: dict[str, Any] = {
+        k: v for k, v in {"window_s": window, "hop_s": hop, "device": device}.items() if v is not None
+    }
+    try:
+        settings = Settings(**overrides)
+        engine = Engine.load(settings, bundle)
+    except (SynthscopeError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    bad = 0
+    for i, path in enumerate(files):
+        try:
+            if not path.is_file():
+                raise _missing(path)
+            with _progress() as prog:
+                task = prog.add_task(path.name[:40], total=None)
+                result = engine.analyze(path, progress=_updater(prog, task))
+        except SynthscopeError as exc:
+            bad += 1
+            _emit_error(path, exc, as_json)
+            continue
+        if as_json:
+            sys.stdout.write(json.dumps({"file": str(path), "result": result.model_dump(mode="json")}) + "\n")
+            sys.stdout.flush()
+        else:
+            _print_result(path, result)
+        if plot is not None:
+            target = plot if len(files) == 1 else plot.with_name(f"{plot.stem}-{i + 1}-{path.stem}{plot.suffix}")
+            from synthscope.plot import plot_timeline
+
+            plot_timeline(result, target, title=path.name)
+            if not as_json:
+                out.print(f"timeline plot: {target}")
+    if bad:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _updater(prog: Progress, task: TaskID) -> Callable[[int, int | None], None]:
+    return lambda done, total: prog.update(task, completed=done, total=total)
+
+
+def _missing(path: Path) -> SynthscopeError:
+    from synthscope.errors import BadInput
+
+    return BadInput(f"{path} does not exist or is not a file")
+
+
+def _emit_error(path: Path, exc: SynthscopeError, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"file": str(path), "error": {"type": exc.type, "title": exc.title, "detail": exc.detail}})
+            + "\n"
+        )
+        sys.stdout.flush()
+    else:
+        err.print(f"[red]{path}:[/red] {exc.title}: {exc.detail}")
+
+
+def _print_result(path: Path, r: AnalysisResult) -> None:
+    verdict = r.verdict.value
+    head = Table.grid(padding=(0, 2))
+    head.add_row("[bold]file[/bold]", str(path))
+    head.add_row(
+        "[bold]verdict[/bold]", f"[{VERDICT_STYLE[verdict]}]{verdict}[/]" + (f" ({r.reason.value})" if r.reason else "")
+    )
+    if r.ai_probability is not None:
+        head.add_row("[bold]P(AI)[/bold]", f"{r.ai_probability:.2f}   confidence {r.confidence:.2f}")
+    s = r.summary
+    head.add_row(
+        "[bold]windows[/bold]",
+        f"{s.windows} · ai {s.ai_windows} · human {s.human_windows} · "
+        f"uncertain {s.uncertain_windows} · silent {s.silent_windows}",
+    )
+    strip = "".join(f"[{LABEL_CHAR[w.label.value][1]}]{LABEL_CHAR[w.label.value][0]}[/]" for w in r.timeline[:200])
+    head.add_row("[bold]timeline[/bold]", strip + (" …" if len(r.timeline) > 200 else ""))
+    a = r.audio
+    head.add_row("[bold]audio[/bold]", f"{a.format}, {a.duration_s:.1f} s, {a.sample_rate} Hz, {a.channels} ch")
+    if r.detectors:
+        head.add_row(
+            "[bold]detectors[/bold]",
+            "  ".join(
+                f"{d.name} {d.ai_probability:.2f}" if d.ai_probability is not None else f"{d.name} {d.status}"
+                for d in r.detectors
+            ),
+        )
+    if r.degraded:
+        head.add_row("[bold]degraded[/bold]", f"[yellow]left out: {', '.join(r.degraded)}[/yellow]")
+    for line in r.explanation:
+        head.add_row("", f"• {line}")
+    t = r.timing
+    head.add_row(
+        "[bold]time[/bold]",
+        f"{t.total_ms:.0f} ms (decode {t.decode_ms:.0f}, analyze {t.analyze_ms:.0f}); "
+        f"{a.duration_s / max(t.total_ms / 1000, 1e-6):.0f}× realtime",
+    )
+    out.print(head)
+    out.print()
+
+
+@app.command()
+def train(
+    manifest: Annotated[Path, typer.Option(help="Corpus manifest CSV")] = Path("data/corpus/manifest.csv"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Bundle directory to write")] = Path("data/bundle"),
+    epochs: Annotated[int, typer.Option(help="spectro_cnn epochs")] = 8,
+    seed: int = 0,
+) -> None:
+    """Fit every detector and the ensemble from a manifest and write a bundle."""
+    from synthscope.train.fit import train_bundle
+
+    def track(it: Any, label: str) -> Any:
+        items = list(it)
+        with _progress() as prog:
+            task = prog.add_task(label, total=len(items))
+            for item in items:
+                yield item
+                prog.advance(task)
+
+    path = train_bundle(manifest, out_dir, cnn_epochs=epochs, seed=seed, log=err.print, track=track)
+    out.print(f"bundle written to {path}")
+
+
+def _mount_subcommands() -> None:
+    from synthscope.train.corpus_cli import corpus_app
+    from synthscope.train.evaluate_cli import evaluate_command
+
+    app.add_typer(corpus_app, name="corpus", help="Build the training corpus from package sources.")
+    app.command("evaluate")(evaluate_command)
+
+
+_mount_subcommands()
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,156 @@
+"""Train every detector and the ensemble from a corpus manifest; write a bundle.
+
+Detectors learn on the `train` split; the stacker and its calibration learn on
+`calib`, which no detector has seen, so the ensemble weights reflect how each
+detector generalises rather than how well it memorised.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthscope.audio.decode import decode_all
+from synthscope.audio.gate import activity
+from synthscope.audio.windows import fit_length
+from synthscope.config import SAMPLE_RATE
+from synthscope.detect.acoustic import AcousticDetector
+from synthscope.detect.bundle import save_bundle
+from synthscope.detect.ensemble import Ensemble
+from synthscope.detect.fakeprint import FakeprintDetector
+from synthscope.detect.spectro_cnn import SpectroCNNDetector
+from synthscope.detect.verdict import Thresholds
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class WindowSet:
+    windows: np.ndarray  # float32 [N, window samples]
+    labels: np.ndarray  # int [N], 1 = ai
+    rows: list[dict[str, str]]  # manifest row of each window
+
+
+def read_manifest(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def load_windows(
+    manifest: Path,
+    split: str,
+    *,
+    window_s: float = 3.0,
+    crops_per_clip: int = 2,
+    seed: int = 0,
+    track: Callable[[Iterable[Any], str], Iterable[Any]] = lambda it, _: it,
+) -> WindowSet:
+    """Random crops of each clip in `split`, judgeable windows only (as at inference)."""
+    rng = np.random.default_rng(seed)
+    win = round(window_s * SAMPLE_RATE)
+    rows = [r for r in read_manifest(manifest) if r["split"] == split]
+    base = manifest.parent
+    out_w: list[np.ndarray] = []
+    out_rows: list[dict[str, str]] = []
+    for row in track(rows, f"loading {split}"):
+        x = decode_all(base / row["path"])
+        if x.shape[0] < SAMPLE_RATE:
+            continue
+        n = 1 if x.shape[0] <= win else min(crops_per_clip, int(np.ceil(x.shape[0] / win)))
+        for _ in range(n):
+            start = int(rng.integers(0, x.shape[0] - win + 1)) if x.shape[0] > win else 0
+            out_w.append(fit_length(x[start : start + win], win))
+            out_rows.append(row)
+    if not out_w:
+        raise ValueError(f"split {split!r} of {manifest} has no usable clips")
+    windows = np.stack(out_w)
+    keep = activity(windows).judgeable
+    labels = np.array([1 if r["label"] == "ai" else 0 for r in out_rows])
+    return WindowSet(windows[keep], labels[keep], [r for r, k in zip(out_rows, keep, strict=True) if k])
+
+
+def summarise(rows: list[dict[str, str]]) -> dict[str, Any]:
+    """What the bundle was trained on, for the manifest and the model card."""
+    clips = Counter((r["split"], r["label"]) for r in rows)
+    minutes: dict[tuple[str, str], float] = defaultdict(float)
+    for r in rows:
+        minutes[(r["split"], r["label"])] += float(r.get("duration_s") or 0) / 60
+    return {
+        "clips": {f"{s}/{label}": n for (s, label), n in sorted(clips.items())},
+        "minutes": {f"{s}/{label}": round(m, 1) for (s, label), m in sorted(minutes.items())},
+        "sources": sorted({r["source"] for r in rows}),
+        "engines": sorted({r["engine"] for r in rows if r["label"] == "ai"}),
+        "held_out_engines": sorted(
+            {r["engine"] for r in rows if r["label"] == "ai"}
+            - {r["engine"] for r in rows if r["label"] == "ai" and r["split"] != "test"}
+        ),
+    }
+
+
+def train_bundle(
+    manifest: Path,
+    out: Path,
+    *,
+    name: str = "synthscope-default",
+    version: str | None = None,
+    window_s: float = 3.0,
+    cnn_epochs: int = 8,
+    acoustic_epochs: int = 60,
+    crops_per_clip: int = 2,
+    seed: int = 0,
+    log: Log = print,
+    track: Callable[[Iterable[Any], str], Iterable[Any]] = lambda it, _: it,
+) -> Path:
+    train = load_windows(manifest, "train", window_s=window_s, crops_per_clip=crops_per_clip, seed=seed, track=track)
+    log(f"train: {len(train.labels)} windows, {int(train.labels.sum())} ai")
+    calib = load_windows(
+        manifest, "calib", window_s=window_s, crops_per_clip=crops_per_clip, seed=seed + 1, track=track
+    )
+    log(f"calib: {len(calib.labels)} windows, {int(calib.labels.sum())} ai")
+    if len(set(train.labels.tolist())) < 2 or len(set(calib.labels.tolist())) < 2:
+        raise ValueError("train and calib splits each need both human and ai clips")
+
+    log("fitting fakeprint")
+    fp = FakeprintDetector.fit(train.windows, train.labels, seed=seed)
+    log("fitting acoustic")
+    ac = AcousticDetector.fit(train.windows, train.labels, epochs=acoustic_epochs, seed=seed)
+    log("fitting spectro_cnn")
+    cnn = SpectroCNNDetector.fit(
+        train.windows,
+        train.labels,
+        epochs=cnn_epochs,
+        seed=seed,
+        on_epoch=lambda e, loss: log(f"  spectro_cnn epoch {e + 1}/{cnn_epochs} loss {loss:.4f}"),
+    )
+    detectors: list[Any] = [cnn, fp, ac]
+
+    log("fitting the ensemble on calib")
+    scores: dict[str, np.ndarray] = {}
+    for det in detectors:
+        scores[det.name] = np.concatenate(
+            [det.predict(calib.windows[i : i + 128]) for i in range(0, len(calib.windows), 128)]
+        )
+    ensemble = Ensemble.fit(scores, calib.labels)
+    return save_bundle(
+        out,
+        name=name,
+        version=version or datetime.now(UTC).strftime("%Y.%m.%d-%H%M"),
+        detectors=detectors,
+        ensemble=ensemble,
+        thresholds=Thresholds(),
+        window_s=window_s,
+        training_data={
+            **summarise(read_manifest(manifest)),
+            "manifest": manifest.name,
+            "seed": seed,
+            "train_windows": len(train.labels),
+            "calib_windows": len(calib.labels),
+        },
+    )
