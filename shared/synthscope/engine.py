@@ -19,6 +19,7 @@ from synthscope.audio.gate import activity
 from synthscope.audio.validate import check_file
 from synthscope.audio.windows import iter_batches, window_count
 from synthscope.config import SAMPLE_RATE, Settings, get_settings
+from synthscope.detect.acoustic import AcousticDetector
 from synthscope.detect.base import Detector, logit, sigmoid
 from synthscope.detect.bundle import Bundle, load_bundle
 from synthscope.detect.verdict import decide, window_label
@@ -38,6 +39,17 @@ from synthscope.reports.schema import (
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int | None], None]
+
+
+class _Precomputed:
+    """Adapter: an acoustic detector whose features for this batch are already computed."""
+
+    def __init__(self, det: AcousticDetector, feats: np.ndarray) -> None:
+        self.det, self.feats = det, feats
+        self.name, self.version = det.name, det.version
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        return self.det.predict_features(self.feats)
 
 
 class Engine:
@@ -88,11 +100,25 @@ class Engine:
             self.failed[name] = str(exc)
             return None
 
-    def score_windows(self, windows: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Calibrated ensemble P(ai) per window, and each detector's own P(ai)."""
+    def score_windows(
+        self, windows: np.ndarray, features: dict[str, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Calibrated ensemble P(ai) per window, and each detector's own P(ai).
+
+        Detectors with readable features (acoustic) leave them in `features` so the
+        explanation reuses them instead of computing them twice.
+        """
         scores: dict[str, np.ndarray] = {}
         for name, det in self.bundle.detectors.items():
-            p = self._run(name, det, windows)
+            if features is not None and isinstance(det, AcousticDetector) and name not in self.failed:
+                try:
+                    features[name] = det.features(windows)
+                except Exception as exc:
+                    self.failed[name] = str(exc)
+                    continue
+                p = self._run(name, _Precomputed(det, features[name]), windows)
+            else:
+                p = self._run(name, det, windows)
             if p is not None:
                 scores[name] = p
         combined = self.bundle.ensemble.combine(scores)
@@ -143,12 +169,13 @@ class Engine:
                 det_scores: dict[str, np.ndarray] = {}
                 if keep.any():
                     active = batch.samples[keep]
-                    p, det_scores = self.score_windows(active)
+                    feats: dict[str, np.ndarray] = {}
+                    p, det_scores = self.score_windows(active, feats)
                     p_all[keep] = p
                     probs.append(p)
-                    if acoustic is not None and "acoustic" not in self.failed:
-                        feats = acoustic.features(active)  # type: ignore[attr-defined]
-                        acoustic_sum = feats.sum(0) if acoustic_sum is None else acoustic_sum + feats.sum(0)
+                    if "acoustic" in det_scores:
+                        f_sum = feats["acoustic"].sum(0)
+                        acoustic_sum = f_sum if acoustic_sum is None else acoustic_sum + f_sum
                 k = 0
                 for i in range(len(batch)):
                     start, end = round(float(batch.starts[i]), 3), round(float(batch.ends[i]), 3)
@@ -200,8 +227,8 @@ class Engine:
         weights = self.bundle.ensemble.weights(available)
         detectors = self._detector_scores(timeline, weights)
         explanation: list[str] = []
-        if acoustic is not None and acoustic_sum is not None:
-            explanation = acoustic.explain(acoustic_sum / scored.size, fv.ai_probability)  # type: ignore[attr-defined]
+        if isinstance(acoustic, AcousticDetector) and acoustic_sum is not None:
+            explanation = acoustic.explain(acoustic_sum / scored.size, fv.ai_probability)
         return AnalysisResult(
             verdict=fv.verdict,
             ai_probability=round(fv.ai_probability, 4),

@@ -87,8 +87,10 @@ def test_too_long_is_refused_while_streaming(tmp_path: Path) -> None:
             pass
 
 
-@pytest.mark.parametrize(("dur", "hop", "expected"), [(0.5, 3.0, 0), (2.0, 3.0, 1), (9.0, 3.0, 3), (10.0, 3.0, 4),
-                                                      (6.0, 1.5, 3), (10.0, 1.5, 6)])
+@pytest.mark.parametrize(
+    ("dur", "hop", "expected"),
+    [(0.5, 3.0, 0), (2.0, 3.0, 1), (9.0, 3.0, 3), (10.0, 3.0, 4), (6.0, 1.5, 3), (10.0, 1.5, 6)],
+)
 def test_window_count_matches_iterator(dur: float, hop: float, expected: int) -> None:
     x = np.ones(int(dur * 16000), np.float32)
     chunks = [x[i : i + 1152] for i in range(0, len(x), 1152)]
@@ -111,8 +113,9 @@ def test_batches_cover_windows_in_order() -> None:
 
 def test_gate_tells_silence_noise_and_sound_apart() -> None:
     rng = np.random.default_rng(0)
-    wins = np.stack([np.zeros(48000, np.float32), (0.2 * rng.standard_normal(48000)).astype(np.float32),
-                     voice_like(3.0, rng)])
+    wins = np.stack(
+        [np.zeros(48000, np.float32), (0.2 * rng.standard_normal(48000)).astype(np.float32), voice_like(3.0, rng)]
+    )
     act = activity(wins)
     assert act.silent.tolist() == [True, False, False]
     assert act.noise.tolist() == [False, True, False]

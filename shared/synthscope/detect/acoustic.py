@@ -145,19 +145,19 @@ def features(windows: np.ndarray, device: torch.device | None = None) -> tuple[n
         bin_hz = SAMPLE_RATE / n_fft
         for lo, hi in bands:
             sub = lp[:, int(lo / bin_hz) : int(hi / bin_hz) + 1]
-            out[f"contrast_{lo}"] = (torch.quantile(sub, 0.95, dim=1) - torch.quantile(sub, 0.05, dim=1)).mean(-1)
+            out[f"contrast_{lo}"] = (sub.amax(dim=1) - sub.mean(dim=1)).mean(-1)  # peak-to-mean, in log10 units
         out["hf_energy_share"] = (power[:, int(4000 / bin_hz) :].sum(1) / total).mean(-1)
         rms_db = 10 * torch.log10(power.mean(1))
         out["rms_db_std"] = rms_db.std(-1)
         signs = torch.sign(x)
         out["zcr"] = (signs[:, 1:] != signs[:, :-1]).float().mean(-1)
         # Phase coherence: how consistently each bin's phase advances frame to frame.
-        phase = torch.angle(spec)
-        k = torch.arange(power.shape[1], device=device).unsqueeze(-1)
-        dphi = phase[..., 1:] - phase[..., :-1] - 2 * torch.pi * k * hop / n_fft
+        unit = spec / power.sqrt()
+        k = torch.arange(power.shape[1], device=device, dtype=torch.float32).unsqueeze(-1)
+        expected = torch.polar(torch.ones_like(k), -2 * torch.pi * k * hop / n_fft)
+        step = unit[..., 1:] * unit[..., :-1].conj() * expected  # phase advance beyond the bin's own
         weight = power[..., 1:]
-        unit = torch.polar(torch.ones_like(dphi), dphi)
-        coh = (unit * weight).sum(-1).abs() / weight.sum(-1)  # [B, F]
+        coh = (step * weight).sum(-1).abs() / weight.sum(-1)  # [B, F]
         nb = power.shape[1]
         out["phase_coh_low"] = coh[:, 1 : nb // 4].mean(-1)
         out["phase_coh_mid"] = coh[:, nb // 4 : nb // 2].mean(-1)

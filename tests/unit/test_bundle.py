@@ -1,0 +1,102 @@
+"""Bundle integrity: anything altered, missing or mismatched fails loudly at load time."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from synthscope.detect.bundle import MANIFEST, default_bundle_path, load_bundle, verify_bundle
+from synthscope.errors import BundleError
+
+
+@pytest.fixture
+def copy(tiny_bundle: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(tiny_bundle, tmp_path / "b"))
+
+
+def _edit_manifest(path: Path, fn) -> None:  # type: ignore[no-untyped-def]
+    m = json.loads((path / MANIFEST).read_text())
+    fn(m)
+    (path / MANIFEST).write_text(json.dumps(m))
+
+
+def test_tiny_bundle_loads(copy: Path) -> None:
+    b = load_bundle(copy, device="cpu")
+    assert set(b.detectors) == {"spectro_cnn", "fakeprint", "acoustic"}
+    assert len(b.sha256) == 64
+
+
+def test_flipped_byte_in_weights(copy: Path) -> None:
+    f = copy / "spectro_cnn.safetensors"
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="sha256"):
+        load_bundle(copy)
+
+
+def test_truncated_weights(copy: Path) -> None:
+    f = copy / "fakeprint.safetensors"
+    f.write_bytes(f.read_bytes()[:100])
+    with pytest.raises(BundleError, match="sha256"):
+        load_bundle(copy)
+
+
+def test_missing_file(copy: Path) -> None:
+    (copy / "acoustic_stats.json").unlink()
+    with pytest.raises(BundleError, match="missing"):
+        load_bundle(copy)
+
+
+def test_corrupt_manifest(copy: Path) -> None:
+    (copy / MANIFEST).write_text("{not json")
+    with pytest.raises(BundleError, match="JSON"):
+        load_bundle(copy)
+
+
+def test_mismatched_preprocessing_constants(copy: Path) -> None:
+    def change(m: dict) -> None:  # type: ignore[type-arg]
+        m["detectors"][1]["config"]["constants"]["n_fft"] = 4096
+
+    _edit_manifest(copy, change)
+    with pytest.raises(BundleError, match="constants"):
+        load_bundle(copy)
+
+
+def test_other_sample_rate(copy: Path) -> None:
+    _edit_manifest(copy, lambda m: m["constants"].update(sample_rate=22050))
+    with pytest.raises(BundleError, match="sample rate"):
+        load_bundle(copy)
+
+
+def test_weights_of_another_version(copy: Path) -> None:
+    _edit_manifest(copy, lambda m: m["detectors"][0].update(version="0.1"))
+    with pytest.raises(BundleError, match="version"):
+        load_bundle(copy)
+
+
+def test_weights_that_hash_right_but_do_not_fit(copy: Path) -> None:
+    # Re-pin a replaced weight file: the hash now matches, the tensor shapes do not.
+    shutil.copy(copy / "fakeprint.safetensors", copy / "spectro_cnn.safetensors")
+    import hashlib
+
+    digest = hashlib.sha256((copy / "spectro_cnn.safetensors").read_bytes()).hexdigest()
+    _edit_manifest(copy, lambda m: m["files"].update({"spectro_cnn.safetensors": digest}))
+    with pytest.raises(BundleError, match="cannot load spectro_cnn"):
+        load_bundle(copy)
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="does not exist"):
+        load_bundle(tmp_path / "nope")
+
+
+def test_shipped_default_bundle_verifies() -> None:
+    path = default_bundle_path()
+    if not (path / MANIFEST).exists():
+        pytest.skip("no default bundle shipped yet")
+    manifest = verify_bundle(path)
+    assert manifest["detectors"] and manifest["metrics"]
