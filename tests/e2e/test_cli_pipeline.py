@@ -95,3 +95,26 @@ def test_corrupt_bundle_is_refused(trained: Path, tmp_path: Path) -> None:
     p = write_audio(tmp_path / "a.wav", voice_like(3.0, np.random.default_rng(0)))
     r = synthscope("analyze", str(p), "--bundle", str(b), cwd=tmp_path)
     assert r.returncode == 1 and "sha256" in r.stderr
+
+
+def test_evaluate_writes_metrics_plots_and_card(trained: Path, tiny_manifest: Path, tmp_path: Path) -> None:
+    import shutil
+
+    b = Path(shutil.copytree(trained, tmp_path / "b"))
+    out = tmp_path / "eval"
+    r = synthscope(
+        "evaluate", "--manifest", str(tiny_manifest), "--bundle", str(b), "--out", str(out), "--card", cwd=tmp_path
+    )
+    assert r.returncode == 0, r.stderr + r.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["by_codec"]) == {"wav", "mp3_64k", "opus_24k", "tel_8k"}
+    assert metrics["overall"]["n"] == 6
+    for png in ("roc.png", "det.png", "reliability.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    card = (b / "MODEL_CARD.md").read_text()
+    assert "EER overall" in card and "By codec condition" in card
+    # The card's figures went into the manifest, and the bundle still verifies and loads.
+    manifest = json.loads((b / "manifest.json").read_text())
+    assert manifest["metrics"]["eer"] == metrics["overall"]["eer"]
+    r = synthscope("analyze", str(tiny_manifest.parent / "audio" / "ai_000.flac"), "--bundle", str(b), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr

@@ -30,6 +30,9 @@ def evaluate_command(
         float | None,
         typer.Option(min=0.0, max=1.0, help="Decision threshold; default: the bundle's shipped one."),
     ] = None,
+    card: Annotated[
+        bool, typer.Option("--card", help="Write MODEL_CARD.md into the bundle and its metrics into the manifest.")
+    ] = False,
 ) -> None:
     """Evaluate a model bundle: EER, AUC, calibration and error rates per source, engine, kind, codec."""
     from synthscope.config import Settings
@@ -66,6 +69,11 @@ def evaluate_command(
         raise typer.Exit(1) from None
     for table in render_tables(metrics):
         console.print(table)
+    if card:
+        from synthscope.train.model_card import write_model_card
+
+        written = write_model_card(engine.bundle.path, metrics)
+        console.print(f"Model card written to {written}")
     skipped = metrics["skipped"]
     if skipped:
         console.print(f"[yellow]{len(skipped)} clip(s) not scored[/] (listed in {out / 'metrics.json'})")
