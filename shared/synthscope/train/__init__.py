@@ -1,0 +1,1 @@
+"""Training-data tooling: corpus builder, augmentation, sources."""
