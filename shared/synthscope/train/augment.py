@@ -107,12 +107,13 @@ def codec_roundtrip(x: np.ndarray, codec: str, bitrate: int, sr: int = SR) -> np
     buf = io.BytesIO()
     with av.open(buf, mode="w", format=fmt) as out:
         stream = out.add_stream(codec, rate=enc_rate, layout="mono")
+        assert isinstance(stream, av.audio.stream.AudioStream)
         if bitrate:
             stream.bit_rate = bitrate
-        frame_size = stream.codec_context.frame_size or 1024
+        ctx = stream.codec_context
         pcm = np.clip(x, -1.0, 1.0).astype(np.float32)
         resampler = av.AudioResampler(
-            format=stream.codec_context.format.name, layout="mono", rate=enc_rate, frame_size=frame_size
+            format=ctx.format.name, layout="mono", rate=enc_rate, frame_size=ctx.frame_size or 1024
         )
         src = av.AudioFrame.from_ndarray(pcm[None, :], format="flt", layout="mono")
         src.sample_rate = sr

@@ -88,13 +88,15 @@ def assign_splits(items: Iterable[S.Item]) -> dict[str, str]:
     """Map split-group -> split: whole speakers/voices go to one split, ≈ 60/20/20 by duration.
 
     Greedy per pool (largest group first into the split furthest below its target); a group seen
-    in an earlier pool keeps its split.  Kokoro is the held-out engine: test only.
+    in an earlier pool keeps its split (flite and festival share the kal and slt speakers), and
+    pools with fewer groups go first so every engine still reaches every split.  Kokoro is the
+    held-out engine: test only.
     """
     pools: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for it in items:
         pools[it.pool][it.group] += it.est_s
     out: dict[str, str] = {}
-    for pool in sorted(pools):
+    for pool in sorted(pools, key=lambda p: (len(pools[p]), p)):
         groups = pools[pool]
         if pool == "kokoro":
             out.update({g: "test" for g in groups})
@@ -381,7 +383,8 @@ def build_corpus(
     empty = sum(1 for i in items if i.key in done and not done[i.key])
     notes = [
         f"built with scale={scale}, seed={seed}, sources={','.join(names)}; "
-        f"this run took {time.time() - t_start:.0f} s wall",
+        f"this run rendered {len(pending)} items ({len(items) - len(pending)} resumed from an earlier run) "
+        f"in {time.time() - t_start:.0f} s wall",
         "splits are by speaker/voice group (≈60/20/20 of duration per pool); vocoder twins (engine hifigan) "
         "inherit their human speaker's split; Kokoro (held-out neural engine) is in test only",
         "piper has a single voice (joe): its content is split by sentence (10 hash buckets), so the same "

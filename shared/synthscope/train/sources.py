@@ -17,7 +17,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -423,7 +423,7 @@ def human_hedgewars_voices(cache: Path, budget_s: float, rng: np.random.Generato
     return _pick_balanced(items, budget_s, rng)
 
 
-def _music_items(src: str, pool: str, tracks: list[tuple[str, list[Path], str | None]]) -> list[Item]:
+def _music_items(src: str, pool: str, tracks: Sequence[tuple[str, list[Path], str | None]]) -> list[Item]:
     """10 s excerpts of whole tracks; a track is the split unit ('speaker')."""
     items = []
     for name, paths, fmt in tracks:
@@ -682,7 +682,7 @@ def tts_flite(cache: Path, budget_s: float, rng: np.random.Generator) -> list[It
     ensure_apt(["flite"])
     voices = [(v, g, "en") for v, g in FLITE_VOICES]
     return _tts_items(
-        "flite", "flite", "diphone", voices, cache, budget_s, rng, lambda v, t: {"type": "flite", "voice": v}
+        "flite", "flite", "flite", voices, cache, budget_s, rng, lambda v, t: {"type": "flite", "voice": v}
     )
 
 
@@ -693,7 +693,7 @@ def tts_festival(cache: Path, budget_s: float, rng: np.random.Generator) -> list
     return _tts_items(
         "festival",
         "festival",
-        "diphone",
+        "festival",
         voices,
         cache,
         budget_s,
