@@ -6,11 +6,16 @@ STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := libmagic1 espeak-ng
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install system lint typecheck unit corpus train evaluate bench clean
+.PHONY: run examples test install system lint typecheck unit corpus train evaluate bench bench-pipeline openapi clean
 
+# API + worker + queue in one process on 127.0.0.1:8080 (embedded backends, data in data/local); Ctrl-C stops it.
 run: install
+	$(VENV)/bin/synthscope serve --port 8080
+
+# The bundled examples through the engine directly, no server.
+examples: install
 	@echo "Analysing the bundled examples with the shipped model (synthscope analyze ...)"
-	$(VENV)/bin/synthscope analyze shared/synthscope/examples/*
+	$(VENV)/bin/synthscope analyze shared/synthscope/examples/*.ogg
 
 test: install
 	$(VENV)/bin/ruff check shared services tests bench
@@ -25,13 +30,13 @@ system:
 	if [ -n "$$missing" ]; then echo "installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 
-$(STAMP): requirements.lock requirements-dev.lock shared/pyproject.toml
+$(STAMP): requirements.lock requirements-dev.lock shared/pyproject.toml services/api/pyproject.toml services/worker/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU build of torch first, so nothing below pulls the CUDA one.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -r requirements.lock -r requirements-dev.lock
-	$(PY) -m pip install -q --no-deps -e shared
+	$(PY) -m pip install -q --no-deps -e shared -e services/api -e services/worker
 	touch $(STAMP)
 
 # --- the model's life cycle (long; not part of `make test`) ---
@@ -46,6 +51,14 @@ evaluate: install
 
 bench: install
 	$(PY) bench/engine.py
+
+# End-to-end latency, wrk load on /auth/token, /generate-upload-url and /report-status (installs wrk if missing).
+bench-pipeline: install
+	$(PY) bench/pipeline.py
+
+# Regenerate the committed OpenAPI document (a test fails when it drifts from the code).
+openapi: install
+	$(PY) -m synthscope_api.openapi > openapi.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

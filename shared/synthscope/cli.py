@@ -163,6 +163,86 @@ def _print_result(path: Path, r: AnalysisResult) -> None:
 
 
 @app.command()
+def submit(
+    files: Annotated[list[Path], typer.Argument(help="Audio files to send through the service")],
+    api: Annotated[str, typer.Option("--api", envvar="SYNTHSCOPE_API_URL", help="API base URL")] = (
+        "http://127.0.0.1:8080"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line per file")] = False,
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", envvar="SYNTHSCOPE_API_KEY", help="Trusted-backend key")
+    ] = None,
+    user_id: Annotated[
+        str | None, typer.Option("--user-id", help="Bind the token to this user (needs --api-key)")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for each report")] = 3600.0,
+) -> None:
+    """Analyse files through the running service: token, signed upload, report, poll; exit 2 on bad input."""
+    import httpx
+
+    from synthscope.client import ApiClient, ApiProblem
+    from synthscope.reports.schema import AnalysisResult
+
+    client = ApiClient(api, api_key=api_key, user_id=user_id)
+    bad = 0
+    try:
+        for path in files:
+            try:
+                if not path.is_file():
+                    raise _missing(path)
+                with _progress() as prog:
+                    task = prog.add_task(path.name[:40], total=None)
+
+                    def show(
+                        done: int, total: int | None, stage: str, task: TaskID = task, name: str = path.name[:30]
+                    ) -> None:
+                        prog.update(task, completed=done, total=total, description=f"{name} {stage}")
+
+                    report = client.analyze_file(path, progress=show, timeout_s=timeout)
+                if report["status"] == "failed":
+                    raise ApiProblem(report.get("error") or {"title": "Failed", "detail": "the report failed"})
+            except SynthscopeError as exc:
+                bad += 1
+                _emit_error(path, exc, as_json)
+                continue
+            except httpx.HTTPError as exc:
+                err.print(f"[red]error:[/red] cannot reach {api}: {exc}")
+                raise typer.Exit(1) from None
+            except TimeoutError as exc:
+                err.print(f"[red]error:[/red] {exc}")
+                raise typer.Exit(1) from None
+            if as_json:
+                line = {"file": str(path), "task_id": report["task_id"], "result": report["result"]}
+                sys.stdout.write(json.dumps(line) + "\n")
+                sys.stdout.flush()
+            else:
+                _print_result(path, AnalysisResult.model_validate(report["result"]))
+                if report.get("limited"):
+                    out.print(
+                        f"[dim]{report['tier']} tier: per-detector scores and most of the timeline hidden[/dim]\n"
+                    )
+    finally:
+        client.close()
+    if bad:
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8080,
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="API and queue only")] = False,
+) -> None:
+    """Run API, worker and queue in one process (needs the services installed: `make install`)."""
+    try:
+        from synthscope_api.local import serve as run_server
+    except ImportError:
+        err.print("[red]error:[/red] the services are not installed (pip install -e services/api -e services/worker)")
+        raise typer.Exit(1) from None
+    run_server(host, port, with_worker=not no_worker)
+
+
+@app.command()
 def train(
     manifest: Annotated[Path, typer.Option(help="Corpus manifest CSV")] = Path("data/corpus/manifest.csv"),
     out_dir: Annotated[Path, typer.Option("--out", help="Bundle directory to write")] = Path("data/bundle"),

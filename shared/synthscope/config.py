@@ -6,6 +6,8 @@ settings refuse to load with those defaults anywhere but ``local``.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +17,8 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "local-dev-secret-change-me"
+DEV_API_KEY = "local-dev-api-key"
+DEV_WORKER_SECRET = "local-dev-worker-secret"  # refused outside local if set explicitly
 
 #: Every model works on this sample rate; decoders resample to it.
 SAMPLE_RATE = 16_000
@@ -93,14 +97,76 @@ class Settings(BaseSettings):
     hf_ai_labels: list[str] = ["fake", "spoof", "ai", "synthetic", "generated"]
     hf_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="hf's share in logit space")
 
+    # --- Services (API, worker, queue) ---
+    #: Where the embedded backends keep blobs and the SQLite database.
+    data_dir: Path = Path("data/local")
+    #: Public base URL of the API, used in upload and status URLs; None = the URL the request came in on.
+    public_url: str | None = None
+    token_ttl_s: int = Field(default=900, ge=30, le=86_400)
+    upload_url_ttl_s: int = Field(default=900, ge=30, le=7 * 86_400)
+    #: How long after its upload an object may still be submitted with POST /report.
+    upload_fresh_s: int = Field(default=86_400, ge=60)
+    #: Anonymous POST /auth/token budget per client IP (a `limits` rate string).
+    anon_token_rate: str = "30/minute"
+    cors_origins: list[str] = ["http://localhost:3000", "http://127.0.0.1:3000"]
+    #: Keys of trusted backends (the Next.js proxy) that may mint tokens bound to a user_id.
+    #: Empty = none outside `local`, the development key in `local` (see `trusted_api_keys`).
+    api_keys: list[SecretStr] = Field(default_factory=list)
+    #: Local mode: the queue authenticates to the worker with this bearer secret (GCP uses OIDC).
+    #: None = derived from hmac_secret, so it is as secret as that one (see `worker_bearer`).
+    worker_secret: SecretStr | None = None
+    #: Where the queue delivers tasks (the worker's base URL; POST {worker_url}/process-report).
+    worker_url: str = "http://127.0.0.1:8080/_worker"
+    #: Run the SQLite queue's dispatcher in the API process (local backend only).
+    queue_dispatch: bool = True
+    queue_name: str = "synthscope-reports"
+    queue_max_attempts: int = Field(default=5, ge=1, le=100)
+    queue_min_backoff_s: float = Field(default=1.0, gt=0.0)
+    queue_max_backoff_s: float = Field(default=60.0, gt=0.0)
+    queue_max_doublings: int = Field(default=5, ge=0)
+    queue_max_concurrent: int = Field(default=2, ge=1, le=64)
+    queue_dispatch_deadline_s: float = Field(default=600.0, ge=1.0, le=1800.0)
+    queue_poll_s: float = Field(default=0.5, gt=0.0, le=10.0)
+    #: A claimed report's lease; renewed with each progress write, so a crashed attempt is retried after it.
+    lease_s: float = Field(default=60.0, ge=1.0)
+    #: Progress is written at most this often (seconds) per report.
+    progress_interval_s: float = Field(default=1.0, ge=0.0)
+    #: Load the engine in the API process for POST /analyze (off = 503 there; the worker still analyses).
+    api_sync_analyze: bool = True
+    log_level: str = "INFO"
+    #: GCP project for trace ids in logs (`projects/P/traces/T`); None in local mode.
+    gcp_project: str | None = None
+
     @model_validator(mode="after")
     def _no_default_secrets_outside_local(self) -> Settings:
-        if self.environment != "local" and self.hmac_secret.get_secret_value() == DEV_SECRET:
-            raise ValueError(
-                f"SYNTHSCOPE_HMAC_SECRET must be set in environment {self.environment!r}; "
-                "the development default is only allowed in 'local'"
-            )
+        if self.environment != "local":
+            ws = self.worker_secret.get_secret_value() if self.worker_secret else None
+            defaults = {
+                "SYNTHSCOPE_HMAC_SECRET": self.hmac_secret.get_secret_value() == DEV_SECRET,
+                "SYNTHSCOPE_WORKER_SECRET": ws == DEV_WORKER_SECRET,
+                "SYNTHSCOPE_API_KEYS": any(k.get_secret_value() == DEV_API_KEY for k in self.api_keys),
+            }
+            for name, is_default in defaults.items():
+                if is_default:
+                    raise ValueError(
+                        f"{name} must be set in environment {self.environment!r}; "
+                        "the development default is only allowed in 'local'"
+                    )
         return self
+
+    @property
+    def trusted_api_keys(self) -> list[SecretStr]:
+        if self.api_keys:
+            return list(self.api_keys)
+        return [SecretStr(DEV_API_KEY)] if self.environment == "local" else []
+
+    @property
+    def worker_bearer(self) -> SecretStr:
+        """The queue → worker shared secret: the configured one, or one derived from hmac_secret."""
+        if self.worker_secret is not None:
+            return self.worker_secret
+        key = self.hmac_secret.get_secret_value().encode()
+        return SecretStr(hmac.new(key, b"synthscope/worker-bearer", hashlib.sha256).hexdigest())
 
     @property
     def effective_hop_s(self) -> float:

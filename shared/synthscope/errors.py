@@ -72,3 +72,84 @@ class BundleError(SynthscopeError):
     slug = "bundle-invalid"
     title = "Model bundle invalid"
     status = 500
+
+
+# --- Request errors raised by the service layer (not properties of the audio) ---------------------------
+
+
+class RequestError(SynthscopeError):
+    """A request the caller can fix; never retried by the queue."""
+
+    slug = "bad-request"
+    title = "Bad request"
+    status = 400
+
+
+class Unauthorized(RequestError):
+    slug = "unauthorized"
+    title = "Authentication required"
+    status = 401
+
+
+class Forbidden(RequestError):
+    slug = "forbidden"
+    title = "Forbidden"
+    status = 403
+
+
+class NotFound(RequestError):
+    slug = "not-found"
+    title = "Not found"
+    status = 404
+
+
+class Conflict(RequestError):
+    slug = "conflict"
+    title = "Conflict"
+    status = 409
+
+
+class Gone(RequestError):
+    slug = "upload-expired"
+    title = "The upload is too old"
+    status = 410
+
+
+class LengthRequired(RequestError):
+    slug = "length-required"
+    title = "Content-Length required"
+    status = 411
+
+
+class IdempotencyKeyReused(RequestError):
+    slug = "idempotency-key-reused"
+    title = "Idempotency-Key reused with a different request"
+    status = 422
+
+
+class UploadTooLarge(RequestError):
+    slug = "file-too-large"
+    title = "The file is too large"
+    status = 413
+
+
+class RateLimited(RequestError):
+    slug = "rate-limited"
+    title = "Too many requests"
+    status = 429
+
+    def __init__(self, detail: str, retry_after_s: int = 60) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
+class Unavailable(SynthscopeError):
+    """A dependency is down or busy; the same request may succeed later."""
+
+    slug = "unavailable"
+    title = "Service unavailable"
+    status = 503
+
+    def __init__(self, detail: str, retry_after_s: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s

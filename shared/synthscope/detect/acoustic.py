@@ -23,7 +23,7 @@ from synthscope.config import SAMPLE_RATE
 from synthscope.detect.base import resolve_device, to_tensor
 
 NAME = "acoustic"
-VERSION = "1.0"
+VERSION = "1.1"
 CONSTANTS: dict[str, Any] = {
     "n_fft": 512,
     "hop": 256,
@@ -127,8 +127,10 @@ def features(windows: np.ndarray, device: torch.device | None = None) -> tuple[n
         mel, dct = _mel_dct(device)
         logmel = torch.log(torch.einsum("mf,bft->bmt", mel, power) + 1e-8)
         mfcc = torch.einsum("cm,bmt->bct", dct, logmel)
+        # Dynamics only: MFCC *means* encode who is speaking and which channel, which lets a model
+        # learn speakers instead of synthesis (the first model called a held-out human speaker AI).
         for i in range(CONSTANTS["n_mfcc"]):
-            _stats(f"mfcc{i}", mfcc[:, i], out)
+            out[f"mfcc{i}_std"] = mfcc[:, i].std(-1)
             out[f"dmfcc{i}_std"] = (mfcc[:, i, 1:] - mfcc[:, i, :-1]).std(-1)
         freqs = torch.linspace(0, SAMPLE_RATE / 2, power.shape[1], device=device).unsqueeze(-1)
         total = power.sum(1)

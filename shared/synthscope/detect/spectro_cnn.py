@@ -19,7 +19,7 @@ from torch import nn
 from synthscope.detect.base import resolve_device, to_tensor
 
 NAME = "spectro_cnn"
-VERSION = "1.0"
+VERSION = "1.1"
 CONSTANTS: dict[str, Any] = {"n_fft": 512, "hop": 256, "log_floor": 1e-10}
 WEIGHTS = "spectro_cnn.safetensors"
 
@@ -33,6 +33,21 @@ def log_spectrogram(x: torch.Tensor) -> torch.Tensor:
     mu = logp.mean(dim=(1, 2), keepdim=True)
     sd = logp.std(dim=(1, 2), keepdim=True).clamp_min(1e-3)
     return ((logp - mu) / sd).unsqueeze(1)
+
+
+def spec_augment(spec: torch.Tensor, max_f: int = 24, max_t: int = 24) -> torch.Tensor:
+    """SpecAugment-style masks (one frequency band, one time span per window) so the net cannot lean
+    on any single band — the band a codec or a new vocoder happens to change."""
+    b, _, n_f, n_t = spec.shape
+    dev = spec.device
+    f0 = torch.randint(0, n_f, (b, 1, 1, 1), device=dev)
+    fw = torch.randint(0, max_f + 1, (b, 1, 1, 1), device=dev)
+    t0 = torch.randint(0, n_t, (b, 1, 1, 1), device=dev)
+    tw = torch.randint(0, max_t + 1, (b, 1, 1, 1), device=dev)
+    fi = torch.arange(n_f, device=dev).view(1, 1, -1, 1)
+    ti = torch.arange(n_t, device=dev).view(1, 1, 1, -1)
+    mask = ((fi >= f0) & (fi < f0 + fw)) | ((ti >= t0) & (ti < t0 + tw))
+    return spec.masked_fill(mask, 0.0)
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -52,7 +67,10 @@ class SpectroNet(nn.Module):
         self.head = nn.Sequential(nn.Dropout(0.3), nn.Linear(2 * 4 * width * f, 64), nn.ReLU(), nn.Linear(64, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.features(log_spectrogram(x))
+        spec = log_spectrogram(x)
+        if self.training:
+            spec = spec_augment(spec)
+        h = self.features(spec)
         pooled = torch.cat([h.mean(dim=3), h.amax(dim=3)], dim=1).flatten(1)
         return self.head(pooled).squeeze(1)
 

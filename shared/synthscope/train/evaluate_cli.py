@@ -33,6 +33,9 @@ def evaluate_command(
     card: Annotated[
         bool, typer.Option("--card", help="Write MODEL_CARD.md into the bundle and its metrics into the manifest.")
     ] = False,
+    notes: Annotated[
+        Path | None, typer.Option(help="Markdown file with training notes to include in the model card.")
+    ] = None,
 ) -> None:
     """Evaluate a model bundle: EER, AUC, calibration and error rates per source, engine, kind, codec."""
     from synthscope.config import Settings
@@ -72,7 +75,7 @@ def evaluate_command(
     if card:
         from synthscope.train.model_card import write_model_card
 
-        written = write_model_card(engine.bundle.path, metrics)
+        written = write_model_card(engine.bundle.path, metrics, notes=notes.read_text() if notes else "")
         console.print(f"Model card written to {written}")
     skipped = metrics["skipped"]
     if skipped:

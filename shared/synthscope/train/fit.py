@@ -103,7 +103,7 @@ def train_bundle(
     window_s: float = 3.0,
     cnn_epochs: int = 8,
     acoustic_epochs: int = 60,
-    crops_per_clip: int = 2,
+    crops_per_clip: int = 3,
     seed: int = 0,
     log: Log = print,
     track: Callable[[Iterable[Any], str], Iterable[Any]] = lambda it, _: it,

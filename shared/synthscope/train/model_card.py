@@ -37,10 +37,11 @@ def _fmt(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.1f} %"
 
 
-def _verdict(value: float | None, target: float) -> str:
+def _verdict(value: float | None, target: float, *, percent: bool = True) -> str:
     if value is None:
         return "not measured"
-    return "met" if value <= target else f"**missed by {100 * (value - target):.1f} points**"
+    gap = f"{100 * (value - target):.1f} points" if percent else f"{value - target:.3f}"
+    return "met" if value <= target else f"**missed by {gap}**"
 
 
 def write_model_card(bundle_dir: Path, metrics: dict[str, Any], *, notes: str = "") -> Path:
@@ -106,7 +107,10 @@ def write_model_card(bundle_dir: Path, metrics: dict[str, Any], *, notes: str = 
             f"{_fmt(value)} | {_verdict(value, TARGETS['eer_held_out'])} |"
         )
     ece = "–" if summary["ece"] is None else f"{summary['ece']:.3f}"
-    lines.append(f"| ECE overall (wav) | ≤ {TARGETS['ece']:.3f} | {ece} | {_verdict(summary['ece'], TARGETS['ece'])} |")
+    lines.append(
+        f"| ECE overall (wav) | ≤ {TARGETS['ece']:.3f} | {ece} | "
+        f"{_verdict(summary['ece'], TARGETS['ece'], percent=False)} |"
+    )
     lines += ["", markdown_tables(metrics), "", "## Known limits", *LIMITS]
     if notes:
         lines += ["", "## Notes from training", notes]

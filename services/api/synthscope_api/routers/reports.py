@@ -1,0 +1,201 @@
+"""POST /report (queue an analysis of an uploaded object) and GET /report-status/{task_id} (poll it)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import secrets
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request, Response
+
+from synthscope.audio.validate import SNIFF_BYTES, check_extension, sniff_bytes
+from synthscope.errors import BadInput, Conflict, Gone, IdempotencyKeyReused, NotFound, Unavailable, UploadTooLarge
+from synthscope.logs import span_var, trace_var
+from synthscope.reports.redact import redact_report
+from synthscope.reports.schema import Report, Stage, Status
+from synthscope.reports.status import is_terminal
+from synthscope.uploads import owns
+from synthscope_api.deps import AppState, CurrentUser, User
+from synthscope_api.models import ReportAccepted, ReportRequest
+from synthscope_api.problems import problem_responses
+
+router = APIRouter(tags=["reports"])
+log = logging.getLogger("synthscope.api")
+
+IDEMPOTENCY_TTL_S = 24 * 3600
+_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as the draft's examples use
+_REPORT_KEYS = tuple(Report.model_fields)
+POLL_AFTER_S = 1
+
+
+def new_task_id() -> str:
+    return "rep_" + secrets.token_urlsafe(18)
+
+
+def _accepted(task_id: str, status: str) -> tuple[ReportAccepted, dict[str, str]]:
+    url = f"/report-status/{task_id}"
+    return ReportAccepted(task_id=task_id, status=status, status_url=url), {  # type: ignore[arg-type]
+        "Location": url,
+        "Retry-After": str(POLL_AFTER_S),
+    }
+
+
+def _task_headers() -> dict[str, str]:
+    """Carry the request's trace to the worker, so its log lines join the same trace."""
+    trace, span = trace_var.get(), span_var.get()
+    return {"traceparent": f"00-{trace}-{span or '0' * 15 + '1'}-01"} if trace else {}
+
+
+def _admit_object(state: AppState, user: User, object_name: str) -> dict[str, Any]:
+    """The object exists, is the caller's, is fresh, fits the tier and its first bytes are audio."""
+    if not owns(user.sub, object_name):
+        raise NotFound("no such upload (object names come from POST /generate-upload-url)")
+    blobs = state.backends.blobs
+    info = blobs.stat(object_name)
+    if info is None:
+        raise NotFound("no such upload: PUT the file to its upload_url first")
+    if time.time() - info.created_at.timestamp() > state.settings.upload_fresh_s:
+        raise Gone("the upload is too old to submit; upload the file again")
+    if info.size > user.limits.max_file_bytes:
+        raise UploadTooLarge(f"{info.size} bytes is over the {user.tier.value} tier's limit")
+    sniffed = sniff_bytes(blobs.read_head(object_name, SNIFF_BYTES))
+    check_extension(object_name, sniffed.format)
+    return {"size_bytes": info.size, "format": sniffed.format}
+
+
+@router.post(
+    "/report",
+    name="createReport",
+    status_code=202,
+    response_model=ReportAccepted,
+    responses=problem_responses(400, 401, 404, 409, 410, 413, 415, 422, 503),
+    summary="Queue the analysis of an uploaded file",
+)
+def create_report(
+    body: ReportRequest,
+    user: CurrentUser,
+    state: AppState,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Optional; a retry with the same key and body returns the same task (kept 24 h)",
+        ),
+    ] = None,
+) -> ReportAccepted:
+    """202 with the task and its status URL (`Location`). Same Idempotency-Key and body: the same task; same key
+    with another body: 422; same key while the first request is still being handled: 409."""
+    reports, queue = state.backends.reports, state.backends.queue
+    if idempotency_key is not None and not _KEY_RE.match(idempotency_key):
+        raise BadInput("Idempotency-Key must be 1-255 visible ASCII characters")
+    checked = _admit_object(state, user, body.object_name)
+    task_id = new_task_id()
+    if idempotency_key is not None:
+        canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        fingerprint = hashlib.sha256(f"POST /report\n{canonical}".encode()).hexdigest()
+        rec = reports.remember_idempotency(user.sub, idempotency_key, fingerprint, task_id, ttl_s=IDEMPOTENCY_TTL_S)
+        if not rec.created:
+            if rec.fingerprint != fingerprint:
+                raise IdempotencyKeyReused("this Idempotency-Key was used with a different request body")
+            existing = reports.get(rec.task_id)
+            if existing is None:
+                raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly")
+            if not is_terminal(existing["status"]):
+                queue.enqueue(rec.task_id, {"task_id": rec.task_id})  # no-op unless a crash lost the first enqueue
+            accepted, headers = _accepted(rec.task_id, existing["status"])
+            response.headers.update(headers)
+            return accepted
+    limits = user.limits
+    doc = {
+        "task_id": task_id,
+        "owner": user.sub,
+        "object_name": body.object_name,
+        "status": Status.queued.value,
+        "stage": Stage.queued.value,
+        "progress": {"windows_done": 0, "windows_total": None, "percent": 0.0},
+        "eta_seconds": None,
+        "error": None,
+        "result": None,
+        "max_file_bytes": limits.max_file_bytes,
+        "max_duration_s": limits.max_duration_s,
+        "submitted_tier": user.tier.value,
+        "size_bytes": checked["size_bytes"],
+    }
+    if not reports.create(doc):
+        raise Conflict("task id collision; retry")
+    try:
+        queue.enqueue(task_id, {"task_id": task_id}, headers=_task_headers())
+    except Exception as exc:
+        log.exception("enqueue failed", extra={"task_id": task_id})
+        reports.finish(
+            task_id,
+            {
+                "status": Status.failed.value,
+                "stage": Stage.done.value,
+                "error": {
+                    "type": "https://synthscope.dev/problems/unavailable",
+                    "title": "Service unavailable",
+                    "status": 503,
+                    "detail": "the task could not be queued; submit again",
+                },
+            },
+            lease_token=None,
+        )
+        raise Unavailable("the task queue is unavailable; submit again shortly") from exc
+    log.info("report queued", extra={"task_id": task_id, "object_name": body.object_name, "tier": user.tier.value})
+    accepted, headers = _accepted(task_id, Status.queued.value)
+    response.headers.update(headers)
+    return accepted
+
+
+def _etag(body: bytes) -> str:
+    return 'W/"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    tags = [t.strip() for t in if_none_match.split(",")]
+    bare = etag.removeprefix("W/")
+    return any(t.removeprefix("W/") == bare for t in tags)
+
+
+@router.get(
+    "/report-status/{task_id}",
+    name="getReportStatus",
+    response_model=Report,
+    responses={
+        304: {"description": "Not modified since the ETag in If-None-Match"},
+        **problem_responses(401, 404),
+    },
+    summary="Poll a report (redacted by the caller's tier)",
+)
+async def report_status(
+    task_id: str,
+    user: CurrentUser,
+    state: AppState,
+    request: Request,
+) -> Response:
+    """The report as the caller's tier may see it. `ETag` / `If-None-Match` give a 304 when nothing changed;
+    `Retry-After` says when to poll again while it runs. Someone else's report is a 404, like a missing one."""
+    if len(task_id) > 64:
+        raise NotFound("no such report")
+    doc = state.backends.reports.get(task_id)  # a primary-key read: cheaper inline than a thread hop
+    if doc is None or doc.get("owner") != user.sub:
+        raise NotFound("no such report")
+    view = redact_report(doc, user.tier)
+    body = json.dumps({k: view.get(k) for k in _REPORT_KEYS}, separators=(",", ":")).encode()
+    etag = _etag(body)
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if not is_terminal(doc["status"]):
+        headers["Retry-After"] = str(POLL_AFTER_S)
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(content=body, media_type="application/json", headers=headers)

@@ -1,0 +1,23 @@
+"""What the API loads once at startup (lifespan) and hands to every request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from synthscope.auth.ratelimit import RateLimiter
+from synthscope.backends import Backends
+from synthscope.config import Settings
+
+if TYPE_CHECKING:
+    from synthscope.backends.local.queue import Dispatcher
+    from synthscope.pipeline import SharedEngine
+
+
+@dataclass
+class ApiState:
+    settings: Settings
+    backends: Backends
+    token_limiter: RateLimiter
+    engine: SharedEngine | None = None
+    dispatcher: Dispatcher | None = None

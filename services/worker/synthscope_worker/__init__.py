@@ -1,0 +1,1 @@
+"""Synthscope worker: POST /process-report, the queue's target (DESIGN §4)."""

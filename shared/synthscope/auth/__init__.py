@@ -1,0 +1,1 @@
+"""Bearer tokens, API keys and the caller's entitlement."""

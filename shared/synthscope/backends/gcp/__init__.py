@@ -1,0 +1,1 @@
+"""Cloud Storage, Cloud Tasks and Firestore adapters (arrive with their own issue)."""

@@ -1,0 +1,1 @@
+"""Embedded defaults: filesystem blobs with locally signed URLs, SQLite reports, a SQLite task queue."""

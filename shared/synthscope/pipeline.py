@@ -1,0 +1,287 @@
+"""The worker's job: claim → download → validate → analyze → finalize, safe to run twice.
+
+Delivery is at-least-once, so every step is written for a second (or concurrent)
+delivery of the same task:
+- the claim is atomic and leased: one attempt works at a time, and a crashed
+  attempt's lease runs out so the retry can take over;
+- the terminal write is conditional on still holding the lease, so a late,
+  superseded attempt can never overwrite or duplicate a result;
+- permanently bad input ends as a `failed` report and a 2xx (no retry storm);
+  anything else is transient: the lease is released and the queue retries.
+The same bytes analysed with the same bundle and window settings reuse the stored
+result (content-hash de-duplication).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from synthscope.audio.validate import check_file
+from synthscope.config import Settings
+from synthscope.errors import AudioTooLong, BadInput, NotFound, SynthscopeError
+from synthscope.logs import bound
+from synthscope.ports import BlobStore, ReportStore
+from synthscope.reports.schema import Stage, Status
+from synthscope.reports.status import eta_seconds
+
+if TYPE_CHECKING:
+    from synthscope.engine import Engine
+    from synthscope.reports.schema import AnalysisResult
+
+log = logging.getLogger("synthscope.pipeline")
+
+
+class SharedEngine:
+    """The engine keeps per-file state, so a process runs one analysis at a time; everyone shares this lock."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.lock = threading.RLock()
+        s = engine.settings
+        #: What a stored result depends on besides the bytes: the bundle and the window settings.
+        self.result_key = f"{engine.bundle.sha256}:w{s.window_s:g}:h{s.effective_hop_s:g}"
+
+    def analyze(self, path: Path, progress: Callable[[int, int | None], None] | None = None) -> AnalysisResult:
+        with self.lock:
+            return self.engine.analyze(path, progress=progress)
+
+
+def check_duration(path: Path, max_duration_s: float) -> None:
+    """Refuse audio longer than the caller's tier allows, from the container header, before decoding it."""
+    from synthscope.audio.decode import AudioStream
+
+    with AudioStream(path, max_duration_s=max_duration_s):
+        pass
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a delivery did. `retry` tells the transport to answer with a retryable status."""
+
+    kind: Literal["completed", "failed", "duplicate", "busy", "missing"]
+    task_id: str
+    detail: str = ""
+
+    @property
+    def retry(self) -> bool:
+        return self.kind == "busy"
+
+
+def problem_for(exc: SynthscopeError, task_id: str) -> dict[str, Any]:
+    return {**exc.problem(), "instance": f"/report-status/{task_id}"}
+
+
+class Transient(Exception):
+    """Raised to the transport after the lease was released: the queue should try again."""
+
+
+class Pipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: SharedEngine,
+        blobs: BlobStore,
+        reports: ReportStore,
+        *,
+        worker_id: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.blobs = blobs
+        self.reports = reports
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.clock = clock
+
+    def process(self, task_id: str, *, final_attempt: bool = False) -> Outcome:
+        with bound(task_id=task_id), self.engine.lock:
+            claim = self.reports.claim(task_id, worker_id=self.worker_id, lease_s=self.settings.lease_s)
+            if claim.outcome == "missing":
+                log.warning("no such report; dropping the task")
+                return Outcome("missing", task_id)
+            if claim.outcome == "finished":
+                log.info("duplicate delivery of a finished report: no-op", extra={"status": claim.report["status"]})  # type: ignore[index]
+                return Outcome("duplicate", task_id)
+            if claim.outcome == "busy":
+                log.info("another attempt holds the lease; retry later")
+                return Outcome("busy", task_id)
+            assert claim.report is not None and claim.lease_token is not None
+            attempt = claim.report.get("attempts", 1)
+            with bound(attempt=attempt):
+                return self._run(task_id, claim.report, claim.lease_token, final_attempt)
+
+    # -- one claimed attempt ---------------------------------------------------------------------------
+
+    def _run(self, task_id: str, doc: dict[str, Any], token: str, final_attempt: bool) -> Outcome:
+        t_start = self.clock()
+        stage_t = [t_start]
+        stage_now = [Stage.downloading]
+
+        def stage(new: Stage, **fields: Any) -> None:
+            now = self.clock()
+            log.info(
+                "stage",
+                extra={"stage": stage_now[0].value, "next_stage": new.value, "duration_ms": _ms(now - stage_t[0])},
+            )
+            stage_t[0], stage_now[0] = now, new
+            if not self.reports.update(
+                task_id, {"stage": new.value, **fields}, lease_token=token, extend_lease_s=self.settings.lease_s
+            ):
+                raise _LeaseLost()
+
+        try:
+            with tempfile.TemporaryDirectory(prefix="synthscope-") as tmp:
+                path = Path(tmp) / ("audio" + Path(doc["object_name"]).suffix)
+                try:
+                    sha = self.blobs.download(doc["object_name"], path)
+                except NotFound:
+                    raise BadInput("the uploaded object no longer exists") from None
+                check_file(path, max_bytes=int(doc.get("max_file_bytes", self.settings.max_file_bytes)))
+                cached = self.reports.cached_result(sha, self.engine.result_key)
+                if cached is not None:
+                    log.info("de-duplicated: reusing the stored result for these bytes", extra={"sha256": sha})
+                    stage(Stage.finalizing)
+                    return self._finish_ok(task_id, token, cached, None, stage_now, stage_t)
+                stage(Stage.decoding)
+                max_dur = float(doc.get("max_duration_s", self.settings.max_duration_s))
+                check_duration(path, max_dur)
+                result = self.engine.analyze(path, progress=self._progress(task_id, token, stage, self.clock()))
+                if result.audio.duration_s > max_dur + 1.0:  # no declared duration in the header: caught here
+                    raise AudioTooLong(f"the audio lasts {result.audio.duration_s:.0f} s; the limit is {max_dur:.0f} s")
+                stage(Stage.finalizing)
+                return self._finish_ok(
+                    task_id, token, result.model_dump(mode="json"), (sha, self.engine.result_key), stage_now, stage_t
+                )
+        except _LeaseLost:
+            log.warning("lease lost to another attempt; leaving the report to it")
+            return Outcome("duplicate", task_id, "lease lost")
+        except BadInput as exc:
+            return self._finish_failed(task_id, token, problem_for(exc, task_id), "bad input: " + exc.detail)
+        except Exception as exc:
+            if final_attempt:
+                problem = {
+                    "type": "https://synthscope.dev/problems/processing-failed",
+                    "title": "Processing failed",
+                    "status": 500,
+                    "detail": "the analysis failed on every attempt; try submitting again",
+                    "instance": f"/report-status/{task_id}",
+                }
+                log.exception("final attempt failed; marking the report failed")
+                return self._finish_failed(task_id, token, problem, f"final attempt: {exc}")
+            log.exception("transient failure; releasing the lease so the queue retries")
+            self.reports.update(
+                task_id, {"stage": Stage.queued.value}, lease_token=token, extend_lease_s=0.0
+            )  # lease ends now: the retry can claim at once
+            raise Transient(str(exc)) from exc
+
+    def _progress(
+        self, task_id: str, token: str, stage: Callable[..., None], t0: float
+    ) -> Callable[[int, int | None], None]:
+        last = [float("-inf")]
+        analyzing = [False]
+
+        def cb(done: int, total: int | None) -> None:
+            now = self.clock()
+            if not analyzing[0]:
+                analyzing[0] = True
+                stage(Stage.analyzing, progress=_progress_doc(done, total))
+                last[0] = now
+                return
+            if now - last[0] < self.settings.progress_interval_s and (total is None or done < total):
+                return
+            last[0] = now
+            ok = self.reports.update(
+                task_id,
+                {"progress": _progress_doc(done, total), "eta_seconds": eta_seconds(done, total, now - t0)},
+                lease_token=token,
+                extend_lease_s=self.settings.lease_s,
+            )
+            if not ok:
+                raise _LeaseLost()
+
+        return cb
+
+    def _finish_ok(
+        self,
+        task_id: str,
+        token: str,
+        result: dict[str, Any],
+        cache_key: tuple[str, str] | None,
+        stage_now: list[Stage],
+        stage_t: list[float],
+    ) -> Outcome:
+        windows = result.get("summary", {}).get("windows", 0)
+        fields = {
+            "status": Status.completed.value,
+            "stage": Stage.done.value,
+            "progress": _progress_doc(windows, windows),
+            "eta_seconds": 0.0,
+            "error": None,
+            "result": result,
+        }
+        if not self.reports.finish(task_id, fields, lease_token=token, cache_key=cache_key):
+            log.warning("lease lost before finalizing; another attempt owns the report")
+            return Outcome("duplicate", task_id, "lease lost")
+        log.info(
+            "stage",
+            extra={
+                "stage": stage_now[0].value,
+                "next_stage": Stage.done.value,
+                "duration_ms": _ms(self.clock() - stage_t[0]),
+                "outcome": "completed",
+                "verdict": result.get("verdict"),
+            },
+        )
+        return Outcome("completed", task_id, str(result.get("verdict")))
+
+    def _finish_failed(self, task_id: str, token: str, problem: dict[str, Any], why: str) -> Outcome:
+        fields = {"status": Status.failed.value, "stage": Stage.done.value, "eta_seconds": None, "error": problem}
+        if not self.reports.finish(task_id, fields, lease_token=token):
+            return Outcome("duplicate", task_id, "lease lost")
+        log.info("report failed", extra={"outcome": "failed", "problem_type": problem["type"], "reason": why})
+        return Outcome("failed", task_id, why)
+
+
+class _LeaseLost(Exception):
+    pass
+
+
+def _progress_doc(done: int, total: int | None) -> dict[str, Any]:
+    pct = round(100.0 * done / total, 1) if total else 0.0
+    return {"windows_done": done, "windows_total": total, "percent": min(pct, 100.0)}
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def mark_dead(reports: ReportStore, task_id: str, error: str) -> bool:
+    """The queue gave up on a task: fail its report (unless it finished) so clients stop polling."""
+    problem = {
+        "type": "https://synthscope.dev/problems/processing-failed",
+        "title": "Processing failed",
+        "status": 500,
+        "detail": "the task could not be delivered to the worker after every retry",
+        "instance": f"/report-status/{task_id}",
+    }
+    done = reports.finish(
+        task_id,
+        {"status": Status.failed.value, "stage": Stage.done.value, "eta_seconds": None, "error": problem},
+        lease_token=None,
+    )
+    if done:
+        log.warning("dead-lettered: report marked failed", extra={"task_id": task_id, "error": error})
+    return done
+
+
+__all__ = ["Outcome", "Pipeline", "SharedEngine", "Transient", "mark_dead"]

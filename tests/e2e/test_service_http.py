@@ -1,0 +1,317 @@
+"""The whole pipeline over real sockets: one server process (API + worker + queue, as `make run` starts it),
+driven with plain HTTP exactly as the web app would: token → upload URL → PUT → /report → poll."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import httpx
+import numpy as np
+import pytest
+from pydantic import SecretStr
+
+from synthscope.auth.keys import subkey
+from synthscope.auth.tokens import mint
+from synthscope.backends.local.blobs import LocalBlobStore
+from synthscope.config import Settings
+from synthscope.reports.schema import Report
+from synthscope.uploads import owner_prefix
+from tests.fixtures.audio import espeak, voice_like, write_audio
+from tests.fixtures.service import TEST_SECRET, Server, fake_mp3, free_port, service_env
+
+pytestmark = pytest.mark.slow
+
+MIME = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".flac": "audio/flac"}
+
+
+@pytest.fixture(scope="module")
+def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("service")
+    port = free_port()
+    srv = Server(
+        ["-m", "synthscope_api.local", "--port", str(port)],
+        service_env(root / "data", tiny_bundle, SYNTHSCOPE_ANON_TOKEN_RATE="10000/minute"),
+        root / "server.log",
+        port,
+    )
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("clips")
+    rng = np.random.default_rng(11)
+    speech = np.concatenate([espeak("Every window of audio gets its own probability."), voice_like(6.0, rng)])
+    return {
+        ".wav": write_audio(d / "talk.wav", voice_like(9.0, rng)),
+        ".mp3": write_audio(d / "song.mp3", voice_like(10.0, rng)),
+        ".ogg": write_audio(d / "speech.ogg", speech),
+        "silent": write_audio(d / "quiet.wav", np.zeros(16_000 * 5, np.float32)),
+    }
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=60, trust_env=False) as c:
+        yield c
+
+
+def token(http: httpx.Client, url: str) -> dict[str, str]:
+    r = http.post(url + "/auth/token")
+    assert r.status_code == 200, r.text
+    return {"Authorization": "Bearer " + r.json()["access_token"]}
+
+
+def signed_url(http: httpx.Client, url: str, auth: dict[str, str], name: str, size: int) -> dict[str, Any]:
+    body = {"file_name": name, "file_type": MIME[Path(name).suffix], "size_bytes": size}
+    r = http.post(url + "/generate-upload-url", json=body, headers=auth)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def upload(http: httpx.Client, url: str, auth: dict[str, str], name: str, data: bytes) -> str:
+    s = signed_url(http, url, auth, name, len(data))
+    r = http.put(s["upload_url"], content=data, headers=s["headers"])
+    assert r.status_code == 200, r.text
+    return str(s["object_name"])
+
+
+def submit(http: httpx.Client, url: str, auth: dict[str, str], object_name: str) -> dict[str, Any]:
+    r = http.post(url + "/report", json={"object_name": object_name}, headers=auth)
+    assert r.status_code == 202, r.text
+    assert r.headers["location"] == r.json()["status_url"]
+    return r.json()  # type: ignore[no-any-return]
+
+
+def poll(http: httpx.Client, url: str, auth: dict[str, str], task_id: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    etag, doc, seen_304 = None, None, False
+    while time.monotonic() < deadline:
+        r = http.get(f"{url}/report-status/{task_id}", headers={**auth, **({"If-None-Match": etag} if etag else {})})
+        if r.status_code == 304:
+            seen_304 = True
+        else:
+            assert r.status_code == 200, r.text
+            doc, etag = r.json(), r.headers["etag"]
+        assert doc is not None
+        if doc["status"] in ("completed", "failed"):
+            assert "retry-after" not in r.headers
+            doc["_seen_304"] = seen_304
+            return doc
+        assert r.headers["retry-after"] == "1"
+        time.sleep(0.05)
+    raise AssertionError(f"report {task_id} did not finish: {doc}")
+
+
+def problem(r: httpx.Response, status: int, slug: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    doc: dict[str, Any] = r.json()
+    assert doc["type"].endswith("/" + slug) and doc["status"] == status and doc["detail"]
+    return doc
+
+
+@pytest.mark.parametrize("ext", [".wav", ".mp3", ".ogg"])
+def test_full_flow_completes(server: Server, clips: dict[str, Path], http: httpx.Client, ext: str) -> None:
+    auth = token(http, server.url)
+    data = clips[ext].read_bytes()
+    obj = upload(http, server.url, auth, clips[ext].name, data)
+    task = submit(http, server.url, auth, obj)
+    assert task["status"] == "queued"
+    doc = poll(http, server.url, auth, task["task_id"])
+    assert doc["status"] == "completed" and doc["stage"] == "done" and doc["error"] is None
+    report = Report.model_validate(doc)
+    assert set(doc) - {"_seen_304"} == set(Report.model_fields)  # exactly the DESIGN §5 keys
+    r = report.result
+    assert r is not None and r.verdict in ("ai", "human", "mixed", "uncertain")
+    assert 0.0 <= (r.ai_probability or 0) <= 1.0 and r.audio.format == ext[1:]
+    assert r.summary.windows == doc["progress"]["windows_total"] == doc["progress"]["windows_done"]
+    assert doc["progress"]["percent"] == 100.0 and doc["eta_seconds"] == 0.0
+    assert report.tier == "free" and len(r.timeline) <= 3 and r.detectors == []
+    import hashlib
+
+    assert r.audio.sha256 == hashlib.sha256(data).hexdigest() and r.model.sha256
+
+
+def test_expired_or_tampered_token_is_401(server: Server, http: httpx.Client) -> None:
+    settings = Settings(_env_file=None, hmac_secret=SecretStr(TEST_SECRET))  # type: ignore[call-arg]
+    expired = mint(settings, now=time.time() - 3600).token
+    good = token(http, server.url)["Authorization"].removeprefix("Bearer ")
+    head, payload, sig = good.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["sub"] = "user:admin"
+    tampered = f"{head}.{base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b'=').decode()}.{sig}"
+    forged = mint(Settings(_env_file=None, hmac_secret=SecretStr("attacker-guess")), "admin").token  # type: ignore[call-arg]
+    body = {"file_name": "a.wav", "file_type": "audio/wav", "size_bytes": 10}
+    for bad in (expired, tampered, forged, good[:-2]):
+        r = http.post(server.url + "/generate-upload-url", json=body, headers={"Authorization": f"Bearer {bad}"})
+        problem(r, 401, "unauthorized")
+    assert (
+        "expired" in http.get(server.url + "/report-status/rep_x", headers={"Authorization": f"Bearer {expired}"}).text
+    )
+
+
+def test_tampered_or_expired_upload_url_is_403(server: Server, clips: dict[str, Path], http: httpx.Client) -> None:
+    auth = token(http, server.url)
+    data = clips[".wav"].read_bytes()
+    s = signed_url(http, server.url, auth, "talk.wav", len(data))
+    u = urlsplit(s["upload_url"])
+    q = dict(parse_qsl(u.query))
+    base = f"{u.scheme}://{u.netloc}"
+
+    def put(path: str, query: dict[str, str], headers: dict[str, str], method: str = "PUT") -> httpx.Response:
+        return http.request(method, f"{base}{path}?{urlencode(query)}", content=data, headers=headers)
+
+    sig = q["X-Synthscope-Signature"]
+    problem(put(u.path, {**q, "X-Synthscope-Signature": sig[::-1]}, s["headers"]), 403, "forbidden")
+    problem(put(u.path.replace("talk.wav", "evil.wav"), q, s["headers"]), 403, "forbidden")
+    problem(put(u.path, {**q, "X-Synthscope-Expires": "604800"}, s["headers"]), 403, "forbidden")
+    problem(put(u.path, q, {**s["headers"], "Content-Type": "audio/mpeg"}), 403, "forbidden")
+    problem(put(u.path, q, {**s["headers"], "x-goog-content-length-range": "0,999999999"}), 403, "forbidden")
+    problem(put(u.path, q, s["headers"], method="POST"), 403, "forbidden")
+    r = http.post(server.url + "/report", json={"object_name": s["object_name"]}, headers=auth)
+    problem(r, 404, "not-found")  # nothing was stored by any of those
+
+
+def test_expired_upload_url_is_403(server: Server, http: httpx.Client, tmp_path: Path) -> None:
+    auth = token(http, server.url)
+    s = signed_url(http, server.url, auth, "a.wav", 100)
+    signer = LocalBlobStore(tmp_path, subkey(SecretStr(TEST_SECRET), "upload-url"))
+    fresh = signer.signed_upload(
+        s["object_name"], content_type="audio/wav", max_bytes=100, ttl_s=600, base_url=server.url
+    )
+    old = signer.signed_upload(
+        s["object_name"], content_type="audio/wav", max_bytes=100, ttl_s=600, base_url=server.url, now=time.time() - 601
+    )
+    doc = problem(http.put(old.upload_url, content=b"R" * 100, headers=old.headers), 403, "forbidden")
+    assert "expired" in doc["detail"]
+    assert http.put(fresh.upload_url, content=b"R" * 100, headers=fresh.headers).status_code == 200
+
+
+def test_oversize_upload_is_rejected_at_the_put(server: Server, http: httpx.Client) -> None:
+    auth = token(http, server.url)
+    s = signed_url(http, server.url, auth, "a.wav", 1000)
+    problem(http.put(s["upload_url"], content=b"R" * 5000, headers=s["headers"]), 413, "file-too-large")
+    problem(http.post(server.url + "/report", json={"object_name": s["object_name"]}, headers=auth), 404, "not-found")
+
+
+def test_non_audio_named_mp3(server: Server, http: httpx.Client) -> None:
+    auth = token(http, server.url)
+    # plain text: refused up front by the magic-bytes check
+    text = upload(http, server.url, auth, "song.mp3", b"<html>definitely not audio</html>\n" * 40)
+    doc = problem(
+        http.post(server.url + "/report", json={"object_name": text}, headers=auth), 415, "unsupported-media-type"
+    )
+    assert "text/html" in doc["detail"]
+    # bytes that look like MP3 in their first bytes but are noise: accepted, then a failed report with a reason
+    obj = upload(http, server.url, auth, "track.mp3", fake_mp3())
+    report = poll(http, server.url, auth, submit(http, server.url, auth, obj)["task_id"])
+    assert report["status"] == "failed" and report["result"] is None
+    err = report["error"]
+    assert err["type"].endswith("/corrupt-audio") and err["status"] == 422 and "decode" in err["title"].lower()
+    assert err["instance"] == f"/report-status/{report['task_id']}"
+
+
+def test_silent_file_is_not_applicable(server: Server, clips: dict[str, Path], http: httpx.Client) -> None:
+    auth = token(http, server.url)
+    obj = upload(http, server.url, auth, "quiet.wav", clips["silent"].read_bytes())
+    report = poll(http, server.url, auth, submit(http, server.url, auth, obj)["task_id"])
+    assert report["status"] == "completed"
+    assert report["result"]["verdict"] == "not_applicable" and report["result"]["reason"] == "silent"
+    assert report["result"]["ai_probability"] is None
+
+
+def test_another_users_task_is_404(server: Server, clips: dict[str, Path], http: httpx.Client) -> None:
+    alice, bob = token(http, server.url), token(http, server.url)
+    obj = upload(http, server.url, alice, "talk.wav", clips[".wav"].read_bytes())
+    task = submit(http, server.url, alice, obj)
+    problem(http.get(f"{server.url}/report-status/{task['task_id']}", headers=bob), 404, "not-found")
+    problem(http.post(server.url + "/report", json={"object_name": obj}, headers=bob), 404, "not-found")
+    assert not obj.startswith(owner_prefix("anon:whoever"))
+    assert poll(http, server.url, alice, task["task_id"])["status"] == "completed"
+
+
+def test_logs_are_json_lines_with_request_ids_and_traces(server: Server, http: httpx.Client, tmp_path: Path) -> None:
+    auth = token(http, server.url)
+    fresh = write_audio(tmp_path / "fresh.wav", voice_like(7.0, np.random.default_rng(99)))
+    obj = upload(http, server.url, auth, "fresh.wav", fresh.read_bytes())
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    r = http.post(
+        server.url + "/report",
+        json={"object_name": obj},
+        headers={**auth, "traceparent": f"00-{trace}-00f067aa0ba902b7-01", "X-Request-Id": "req-abc"},
+    )
+    task_id = r.json()["task_id"]
+    assert r.headers["x-request-id"] == "req-abc"
+    poll(http, server.url, auth, task_id)
+    time.sleep(0.3)
+    lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
+    assert lines and all("severity" in e and "message" in e and "time" in e for e in lines)
+    req = [e for e in lines if e.get("request_id") == "req-abc" and "httpRequest" in e]
+    assert len(req) == 1 and req[0]["httpRequest"]["status"] == 202
+    assert req[0]["logging.googleapis.com/trace"] == trace
+    stages = [e for e in lines if e.get("task_id") == task_id and e.get("message") == "stage"]
+    assert [e["stage"] for e in stages][:2] == ["downloading", "decoding"] and stages[-1]["next_stage"] == "done"
+    assert all(e.get("logging.googleapis.com/trace") == trace for e in stages)  # the worker joined the trace
+    assert not any("X-Synthscope-Signature" in json.dumps(e) for e in lines)  # signatures never logged
+
+
+def test_submit_command_runs_the_whole_client_flow(server: Server, clips: dict[str, Path], tmp_path: Path) -> None:
+    bad = tmp_path / "fake.mp3"
+    bad.write_text("<html>not audio</html>\n" * 20)
+    r = subprocess.run(
+        [sys.executable, "-m", "synthscope.cli", "submit", str(clips[".ogg"]), str(bad), "--api", server.url, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 2, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert lines[0]["file"] == str(clips[".ogg"]) and lines[0]["result"]["verdict"] in (
+        "ai",
+        "human",
+        "mixed",
+        "uncertain",
+    )
+    assert lines[0]["task_id"].startswith("rep_")
+    assert lines[1]["file"] == str(bad) and lines[1]["error"]["type"].endswith("unsupported-media-type")
+    table = subprocess.run(
+        [sys.executable, "-m", "synthscope.cli", "submit", str(clips[".wav"]), "--api", server.url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"COLUMNS": "120", "PATH": "/usr/bin:/bin"},
+    )
+    assert table.returncode == 0, table.stderr
+    assert "verdict" in table.stdout and "free tier" in table.stdout
+
+
+def test_same_bytes_reuse_the_stored_result(server: Server, clips: dict[str, Path], http: httpx.Client) -> None:
+    auth = token(http, server.url)
+    data = clips[".mp3"].read_bytes()
+    first = poll(
+        http, server.url, auth, submit(http, server.url, auth, upload(http, server.url, auth, "a.mp3", data))["task_id"]
+    )
+    second = poll(
+        http, server.url, auth, submit(http, server.url, auth, upload(http, server.url, auth, "b.mp3", data))["task_id"]
+    )
+    assert first["task_id"] != second["task_id"] and second["result"] == first["result"]
+    time.sleep(0.3)
+    hits = [
+        e
+        for e in (json.loads(x) for x in server.logs().splitlines() if x.startswith("{"))
+        if e.get("task_id") == second["task_id"] and "de-duplicated" in e["message"]
+    ]
+    assert len(hits) == 1 and hits[0]["sha256"] == first["result"]["audio"]["sha256"]

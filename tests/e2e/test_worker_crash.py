@@ -1,0 +1,145 @@
+"""Fault test: the worker process is SIGKILLed in the middle of an analysis.
+
+The API (with the SQLite queue's dispatcher) and the worker run as separate
+processes, as in production. After the kill the queue keeps retrying; the report's
+lease runs out; a restarted worker claims it again and completes it — once. Then the
+same delivery, sent twice by hand, is a no-op both times.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from synthscope.client import ApiClient
+from tests.fixtures.audio import voice_like, write_audio
+from tests.fixtures.service import WORKER_SECRET, Server, free_port, service_env
+
+pytestmark = pytest.mark.slow
+
+#: Long enough (with small batches and a progress write per batch) to be caught mid-analysis.
+CLIP_S = 540.0
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_audio(tmp_path_factory.mktemp("long") / "long.flac", voice_like(CLIP_S, np.random.default_rng(5)))
+
+
+@pytest.fixture
+def deployment(tiny_bundle: Path, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    api_port, worker_port = free_port(), free_port()
+    common = {
+        "SYNTHSCOPE_LEASE_S": "3",
+        "SYNTHSCOPE_PROGRESS_INTERVAL_S": "0",
+        "SYNTHSCOPE_BATCH_WINDOWS": "4",
+        "SYNTHSCOPE_QUEUE_MAX_ATTEMPTS": "100",
+        "SYNTHSCOPE_WORKER_URL": f"http://127.0.0.1:{worker_port}",
+        "SYNTHSCOPE_API_SYNC_ANALYZE": "false",
+    }
+    env = service_env(tmp_path / "data", tiny_bundle, **common)
+    api = Server(
+        ["-m", "synthscope_api.local", "--no-worker", "--port", str(api_port)], env, tmp_path / "api.log", api_port
+    )
+    workers: list[Server] = []
+
+    def new_worker() -> Server:
+        w = Server(
+            ["-m", "synthscope_worker.app", "--port", str(worker_port)],
+            env,
+            tmp_path / f"worker{len(workers) + 1}.log",
+            worker_port,
+        )
+        workers.append(w)
+        return w.start()
+
+    api.start()
+    try:
+        yield {"api": api, "new_worker": new_worker, "workers": workers, "data": tmp_path / "data"}
+    finally:
+        for w in workers:
+            w.stop()
+        api.stop()
+
+
+def json_lines(server: Server) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
+
+
+def test_sigkill_mid_analysis_then_restart_completes_exactly_once(deployment: dict[str, Any], long_clip: Path) -> None:
+    api: Server = deployment["api"]
+    first: Server = deployment["new_worker"]()
+    client = ApiClient(api.url)
+    task_id = client.create_report(client.upload(long_clip))["task_id"]
+
+    # Wait until the worker is inside the analysis (windows scored, not all of them), then SIGKILL it.
+    deadline = time.monotonic() + 120
+    while True:
+        doc, _ = client.status(task_id)
+        assert doc is not None and doc["status"] != "completed", "finished before it could be killed"
+        p = doc["progress"]
+        if doc["stage"] == "analyzing" and 0 < p["windows_done"] < (p["windows_total"] or 10**9):
+            break
+        assert time.monotonic() < deadline, doc
+        time.sleep(0.02)
+    first.kill()
+    killed_at = client.status(task_id)[0]
+    assert killed_at is not None and killed_at["status"] == "processing" and killed_at["result"] is None
+
+    # While no worker runs, the queue keeps the task and retries it (connection refused, with backoff).
+    queue_db = deployment["data"] / "queue.db"
+    deadline = time.monotonic() + 60
+    while _task_row(queue_db, task_id)["attempts"] < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    second: Server = deployment["new_worker"]()
+    done = client.wait(task_id, timeout_s=300)
+    assert done["status"] == "completed" and done["error"] is None
+    assert done["progress"]["windows_done"] == done["result"]["summary"]["windows"] == int(CLIP_S / 3)
+
+    # Exactly once: one claim after the crash, one terminal write, one stored result.
+    reports_db = deployment["data"] / "reports.db"
+    with sqlite3.connect(reports_db) as db:
+        attempts, status = db.execute("SELECT attempts, status FROM reports WHERE task_id = ?", (task_id,)).fetchone()
+        cached = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    assert status == "completed" and attempts == 2 and cached == 1
+    assert _task_row(queue_db, task_id)["state"] == "done"
+    finals = [
+        e
+        for w in (first, second)
+        for e in json_lines(w)
+        if e.get("task_id") == task_id and e.get("outcome") in ("completed", "failed")
+    ]
+    assert len(finals) == 1 and finals[0]["outcome"] == "completed"
+    first_stages = [
+        e["stage"] for e in json_lines(first) if e.get("task_id") == task_id and e.get("message") == "stage"
+    ]
+    assert "decoding" in first_stages and "finalizing" not in first_stages  # the first attempt died mid-analysis
+
+    # The same delivery sent twice more: both are 2xx no-ops, the report is untouched.
+    before = client.status(task_id)[0]
+    with httpx.Client(trust_env=False, timeout=60) as http:
+        delivery = {"Authorization": f"Bearer {WORKER_SECRET}", "X-CloudTasks-TaskRetryCount": "0"}
+        answers = [http.post(second.url + "/process-report", json={"task_id": task_id}, headers=delivery) for _ in "12"]
+        assert [(a.status_code, a.json()["outcome"]) for a in answers] == [(200, "duplicate")] * 2
+        anonymous = http.post(second.url + "/process-report", json={"task_id": task_id})
+        assert anonymous.status_code == 401
+    assert client.status(task_id)[0] == before
+    client.close()
+
+
+def _task_row(queue_db: Path, task_id: str) -> dict[str, Any]:
+    with sqlite3.connect(queue_db) as db:
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+    assert row is not None
+    return dict(row)

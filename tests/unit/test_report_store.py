@@ -1,0 +1,161 @@
+"""SQLite ReportStore: atomic claims with leases, conditional writes, idempotency keys, entitlements."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from synthscope.auth.entitlements import grant, tier_for
+from synthscope.backends.local.reports import SqliteReportStore
+from synthscope.config import Tier
+from synthscope.reports.status import InvalidTransition, check_transition, claimable, eta_seconds
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock) -> SqliteReportStore:
+    return SqliteReportStore(tmp_path / "reports.db", clock=clock)
+
+
+def new(store: SqliteReportStore, task_id: str = "rep_1", owner: str = "anon:a") -> dict[str, Any]:
+    doc = {"task_id": task_id, "owner": owner, "status": "queued", "stage": "queued", "object_name": "o"}
+    assert store.create(doc)
+    return doc
+
+
+def test_create_is_idempotent_per_task_id(store: SqliteReportStore) -> None:
+    new(store)
+    assert not store.create({"task_id": "rep_1", "owner": "anon:b", "status": "queued"})
+    doc = store.get("rep_1")
+    assert doc is not None and doc["owner"] == "anon:a" and doc["created_at"].endswith("Z")
+    assert store.get("rep_missing") is None
+
+
+def test_claim_lease_and_expiry(store: SqliteReportStore, clock: Clock) -> None:
+    new(store)
+    first = store.claim("rep_1", worker_id="w1", lease_s=10)
+    assert first.outcome == "claimed" and first.lease_token and first.report
+    assert first.report["status"] == "processing" and first.report["attempts"] == 1
+    assert store.claim("rep_1", worker_id="w2", lease_s=10).outcome == "busy"
+    clock.t += 9.9
+    assert store.claim("rep_1", worker_id="w2", lease_s=10).outcome == "busy"
+    clock.t += 0.2  # the first attempt crashed: its lease ran out
+    second = store.claim("rep_1", worker_id="w2", lease_s=10)
+    assert second.outcome == "claimed" and second.lease_token != first.lease_token
+    assert second.report is not None and second.report["attempts"] == 2
+    # the crashed attempt's late writes are refused
+    assert not store.update("rep_1", {"stage": "analyzing"}, lease_token=first.lease_token)
+    assert not store.finish("rep_1", {"status": "completed", "result": {"x": 1}}, lease_token=first.lease_token)
+    assert store.update("rep_1", {"stage": "analyzing"}, lease_token=second.lease_token, extend_lease_s=10)
+    assert store.finish("rep_1", {"status": "completed", "result": {"x": 2}}, lease_token=second.lease_token)
+    done = store.get("rep_1")
+    assert done is not None and done["status"] == "completed" and done["result"] == {"x": 2}
+    assert store.claim("rep_1", worker_id="w3", lease_s=10).outcome == "finished"
+    assert store.claim("rep_nope", worker_id="w3", lease_s=10).outcome == "missing"
+
+
+def test_progress_renews_the_lease(store: SqliteReportStore, clock: Clock) -> None:
+    new(store)
+    c = store.claim("rep_1", worker_id="w1", lease_s=10)
+    for _ in range(5):
+        clock.t += 8
+        assert store.update("rep_1", {"progress": {"windows_done": 1}}, lease_token=c.lease_token, extend_lease_s=10)
+    assert store.claim("rep_1", worker_id="w2", lease_s=10).outcome == "busy"
+
+
+def test_releasing_a_lease_lets_a_retry_claim_at_once(store: SqliteReportStore) -> None:
+    new(store)
+    c = store.claim("rep_1", worker_id="w1", lease_s=60)
+    assert store.update("rep_1", {"stage": "queued"}, lease_token=c.lease_token, extend_lease_s=0.0)
+    assert store.claim("rep_1", worker_id="w2", lease_s=60).outcome == "claimed"
+
+
+def test_finish_writes_once_and_fills_the_result_cache(store: SqliteReportStore) -> None:
+    new(store)
+    c = store.claim("rep_1", worker_id="w1", lease_s=60)
+    result = {"verdict": "ai"}
+    assert store.finish(
+        "rep_1", {"status": "completed", "result": result}, lease_token=c.lease_token, cache_key=("s", "b")
+    )
+    assert not store.finish("rep_1", {"status": "failed"}, lease_token=None)
+    assert not store.finish("rep_1", {"status": "completed", "result": {}}, lease_token=c.lease_token)
+    assert store.cached_result("s", "b") == result and store.cached_result("s", "other") is None
+    with pytest.raises(ValueError):
+        store.finish("rep_1", {"status": "processing"}, lease_token=None)
+
+
+def test_dead_letter_can_fail_a_queued_report(store: SqliteReportStore) -> None:
+    new(store)
+    assert store.finish("rep_1", {"status": "failed", "error": {"title": "x"}}, lease_token=None)
+    assert store.claim("rep_1", worker_id="w", lease_s=1).outcome == "finished"
+
+
+def test_concurrent_claims_have_one_winner(tmp_path: Path) -> None:
+    store = SqliteReportStore(tmp_path / "r.db")
+    new(store)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def grab(i: int) -> None:
+        barrier.wait()
+        outcomes.append(store.claim("rep_1", worker_id=f"w{i}", lease_s=60).outcome)
+
+    threads = [threading.Thread(target=grab, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["busy"] * 7 + ["claimed"]
+
+
+def test_idempotency_records(store: SqliteReportStore, clock: Clock) -> None:
+    first = store.remember_idempotency("anon:a", "k1", "fp1", "rep_1", ttl_s=100)
+    assert first.created and first.task_id == "rep_1"
+    again = store.remember_idempotency("anon:a", "k1", "fp2", "rep_2", ttl_s=100)
+    assert not again.created and (again.fingerprint, again.task_id) == ("fp1", "rep_1")
+    other_caller = store.remember_idempotency("anon:b", "k1", "fp3", "rep_3", ttl_s=100)
+    assert other_caller.created  # keys are scoped per caller
+    clock.t += 101
+    expired = store.remember_idempotency("anon:a", "k1", "fp4", "rep_4", ttl_s=100)
+    assert expired.created and expired.task_id == "rep_4"
+
+
+def test_entitlements_decide_the_tier(store: SqliteReportStore) -> None:
+    assert tier_for(store, None) is Tier.free
+    assert tier_for(store, "alice") is Tier.free
+    grant(store, "alice", Tier.pro)
+    assert tier_for(store, "alice") is Tier.pro
+    grant(store, "alice", Tier.enterprise, status="canceled")
+    assert tier_for(store, "alice") is Tier.free
+    store.set_entitlement("bob", {"tier": "pro", "status": "active", "current_period_end": 1.0})
+    assert tier_for(store, "bob") is Tier.free  # lapsed
+    store.set_entitlement("carol", {"tier": "platinum"})
+    assert tier_for(store, "carol") is Tier.free
+
+
+def test_status_machine() -> None:
+    check_transition("queued", "processing")
+    check_transition("processing", "completed")
+    check_transition("queued", "failed")
+    for cur, nxt in (("completed", "processing"), ("failed", "completed"), ("queued", "completed")):
+        with pytest.raises(InvalidTransition):
+            check_transition(cur, nxt)
+    assert claimable("queued", None, 0) and claimable("processing", 5.0, 6.0) and not claimable("processing", 7.0, 6.0)
+    assert not claimable("completed", None, 0)
+    assert eta_seconds(10, 40, 5.0) == 15.0 and eta_seconds(0, 40, 5.0) is None and eta_seconds(40, 40, 5) == 0.0
+    assert eta_seconds(3, None, 1.0) is None
