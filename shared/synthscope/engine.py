@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from synthscope.audio.decode import AudioStream, file_sha256
 from synthscope.audio.gate import activity
@@ -63,8 +62,6 @@ class Engine:
     @classmethod
     def load(cls, settings: Settings | None = None, bundle_path: Path | None = None) -> Engine:
         settings = settings or get_settings()
-        if settings.device == "cpu" or not torch.cuda.is_available():
-            torch.set_num_threads(max(1, torch.get_num_threads()))
         bundle = load_bundle(bundle_path or settings.bundle_path, device=settings.device)
         extra: dict[str, tuple[Detector, float]] = {}
         if settings.hf_model:
@@ -148,7 +145,7 @@ class Engine:
             declared = stream.info.declared_duration_s
             total = window_count(declared, window_s, hop_s) if declared else None
 
-            def timed_chunks():  # type: ignore[no-untyped-def]
+            def timed_chunks() -> Iterator[np.ndarray]:
                 nonlocal decode_s
                 it = iter(stream)
                 while True:
