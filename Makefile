@@ -6,11 +6,16 @@ STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := libmagic1 espeak-ng
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run examples test install system lint typecheck unit corpus train evaluate bench bench-pipeline openapi clean
+.PHONY: run run-gcp-local examples test install system lint typecheck unit corpus train evaluate bench bench-pipeline bench-pipeline-gcp openapi clean
 
 # API + worker + queue in one process on 127.0.0.1:8080 (embedded backends, data in data/local); Ctrl-C stops it.
 run: install
 	$(VENV)/bin/synthscope serve --port 8080
+
+# The same service on the gcp backends (Firestore, Cloud Storage, Cloud Tasks emulators; API and worker as
+# separate processes, signed URLs and OIDC tokens verified) on 127.0.0.1:8080; Ctrl-C stops everything.
+run-gcp-local: install
+	$(PY) -m tests.fixtures.gcp_stack --port 8080
 
 # The bundled examples through the engine directly, no server.
 examples: install
@@ -30,12 +35,14 @@ system:
 	if [ -n "$$missing" ]; then echo "installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 
-$(STAMP): requirements.lock requirements-dev.lock shared/pyproject.toml services/api/pyproject.toml services/worker/pyproject.toml
+$(STAMP): requirements.lock requirements-dev.lock requirements-nodeps.lock shared/pyproject.toml services/api/pyproject.toml services/worker/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# The CPU build of torch first, so nothing below pulls the CUDA one.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -r requirements.lock -r requirements-dev.lock
+	# The Cloud Tasks emulator pins an old protobuf; without its deps it runs on ours (notes/emulators.md).
+	$(PY) -m pip install -q --no-deps -r requirements-nodeps.lock
 	$(PY) -m pip install -q --no-deps -e shared -e services/api -e services/worker
 	touch $(STAMP)
 
@@ -55,6 +62,10 @@ bench: install
 # End-to-end latency, wrk load on /auth/token, /generate-upload-url and /report-status (installs wrk if missing).
 bench-pipeline: install
 	$(PY) bench/pipeline.py
+
+# The same figures on the gcp backends over the emulators.
+bench-pipeline-gcp: install
+	$(PY) bench/pipeline.py --backend gcp
 
 # Regenerate the committed OpenAPI document (a test fails when it drifts from the code).
 openapi: install

@@ -11,13 +11,18 @@ Starts the all-in-one server (API + worker + queue, as `make run` does) on a fre
    bodies): requests/s, p50/p99 latency, errors (targets >= 500 req/s, p99 <= 50 ms, 0 errors);
 3. `/report-status` polled by 200 concurrent connections (target: 0 errors).
 
+With `--backend gcp` the same figures are taken from the API and worker processes on the
+gcp backends over the Firestore, Cloud Storage and Cloud Tasks emulators (tests/fixtures/gcp_stack.py);
+emulator figures say nothing about Google's latency, only about our adapters' overhead.
+
 Loopback only; every phase has a fixed duration. Usage:
-    .venv/bin/python bench/pipeline.py [--bundle DIR | --tiny] [--duration 20] [--clips 5]
+    .venv/bin/python bench/pipeline.py [--bundle DIR | --tiny] [--duration 20] [--clips 5] [--backend gcp]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -203,6 +208,14 @@ def e2e_once(client: ApiClient, clip: Path) -> dict[str, float]:
     }
 
 
+class _Stopper:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def close(self) -> None:
+        self.server.stop()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bundle", help="model bundle directory (default: the shipped one)")
@@ -210,19 +223,34 @@ def main() -> None:
     p.add_argument("--duration", type=int, default=20, help="seconds per wrk run (token, upload URL)")
     p.add_argument("--status-duration", type=int, default=10, help="seconds of /report-status polling")
     p.add_argument("--clips", type=int, default=5, help="distinct 30-s clips for the latency figure")
+    p.add_argument("--backend", choices=["local", "gcp"], default="local", help="gcp: adapters on the emulators")
     args = p.parse_args()
 
     wrk = ensure_wrk()
     work = Path(tempfile.mkdtemp(prefix="synthscope-bench-"))
     bundle, bundle_kind = pick_bundle(args, work)
-    port = free_port()
-    env = service_env(work / "data", bundle, SYNTHSCOPE_QUEUE_POLL_S="0.5", SYNTHSCOPE_LOG_LEVEL="INFO")
-    env.pop("OMP_NUM_THREADS", None)
-    server = Server(["-m", "synthscope_api.local", "--port", str(port)], env, work / "server.log", port)
+    stack = contextlib.ExitStack()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; bundle: {bundle_kind} ({bundle})")
-    print(f"starting the all-in-one server on {server.url} (logs: {server.log_path}) ...", flush=True)
     t = time.perf_counter()
-    server.start()
+    if args.backend == "gcp":
+        from tests.fixtures.gcp_stack import gcp_service, own_emulators
+
+        print("starting the emulators, the worker and the API on the gcp backends ...", flush=True)
+        emulators = stack.enter_context(own_emulators(work))
+        server = stack.enter_context(
+            gcp_service(
+                *emulators, work, bundle, extra_env={"SYNTHSCOPE_LOG_LEVEL": "INFO"}, drop_env=("OMP_NUM_THREADS",)
+            )
+        )
+        print(f"  logs: {server.log_path}")
+    else:
+        port = free_port()
+        env = service_env(work / "data", bundle, SYNTHSCOPE_QUEUE_POLL_S="0.5", SYNTHSCOPE_LOG_LEVEL="INFO")
+        env.pop("OMP_NUM_THREADS", None)
+        server = Server(["-m", "synthscope_api.local", "--port", str(port)], env, work / "server.log", port)
+        print(f"starting the all-in-one server on {server.url} (logs: {server.log_path}) ...", flush=True)
+        stack.enter_context(contextlib.closing(_Stopper(server)))
+        server.start()
     print(f"  ready in {time.perf_counter() - t:.1f} s")
     try:
         client = ApiClient(server.url, api_key=API_KEY, user_id="bench-user")
@@ -284,7 +312,7 @@ def main() -> None:
                 print(f"--- wrk output ({name}) ---\n{r['raw']}")
         client.close()
     finally:
-        server.stop()
+        stack.close()
         shutil.rmtree(work, ignore_errors=True)
 
 

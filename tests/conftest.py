@@ -28,3 +28,30 @@ def engine(tiny_bundle: Path):  # type: ignore[no-untyped-def]
     from synthscope.engine import Engine
 
     return Engine.load(Settings(device="cpu"), tiny_bundle)
+
+
+# --- Google Cloud emulators (gcp backends); started on first use, stopped at the end of the session ---
+
+
+@pytest.fixture(scope="session")
+def firestore_emu(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from tests.fixtures.gcp import firestore_emulator
+
+    with firestore_emulator(tmp_path_factory.mktemp("firestore") / "emulator.log") as emu:
+        yield emu
+
+
+@pytest.fixture(scope="session")
+def gcs_emu():  # type: ignore[no-untyped-def]
+    from tests.fixtures.gcp import storage_emulator
+
+    with storage_emulator("synthscope-uploads", "synthscope-results") as emu:
+        yield emu
+
+
+@pytest.fixture(scope="session")
+def tasks_emu():  # type: ignore[no-untyped-def]
+    from tests.fixtures.gcp import tasks_emulator
+
+    with tasks_emulator() as emu:
+        yield emu

@@ -134,8 +134,32 @@ class Settings(BaseSettings):
     #: Load the engine in the API process for POST /analyze (off = 503 there; the worker still analyses).
     api_sync_analyze: bool = True
     log_level: str = "INFO"
-    #: GCP project for trace ids in logs (`projects/P/traces/T`); None in local mode.
+    #: GCP project for trace ids in logs (`projects/P/traces/T`) and for the gcp backends; None in local mode.
     gcp_project: str | None = None
+
+    # --- gcp backend (SYNTHSCOPE_BACKEND=gcp; emulators via FIRESTORE_EMULATOR_HOST / STORAGE_EMULATOR_HOST) ---
+    gcp_location: str = "us-central1"
+    firestore_database: str = "(default)"
+    #: Collection name prefix (tests and shared projects keep their documents apart).
+    firestore_prefix: str = ""
+    upload_bucket: str = "synthscope-uploads"
+    results_bucket: str = "synthscope-results"
+    #: Timelines whose JSON exceeds this spill to the results bucket (a Firestore document is capped at 1 MiB).
+    timeline_spill_bytes: int = Field(default=256 * 1024, ge=1024, le=900 * 1024)
+    #: A service-account key file to sign upload URLs with; None = IAM signBlob as the runtime service account.
+    gcs_signing_key_file: Path | None = None
+    #: The email IAM signBlob signs as (None = the runtime credentials' own email).
+    gcs_signer_email: str | None = None
+    #: Host of signed URLs (None = storage.googleapis.com, or STORAGE_EMULATOR_HOST under the emulator).
+    gcs_signed_url_endpoint: str | None = None
+    #: Cloud Tasks over an insecure channel to an emulator at host:port (tests, `make run-gcp-local`).
+    tasks_emulator_host: str | None = None
+    #: The service account Cloud Tasks mints OIDC tokens as; the worker accepts only this caller.
+    invoker_email: str | None = None
+    #: OIDC audience; None = the worker's base URL (worker_url).
+    worker_audience: str | None = None
+    #: Where the worker fetches Google's ID-token certificates (tests point it at their own).
+    oidc_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
 
     @model_validator(mode="after")
     def _no_default_secrets_outside_local(self) -> Settings:

@@ -1,5 +1,7 @@
-"""The whole pipeline over real sockets: one server process (API + worker + queue, as `make run` starts it),
-driven with plain HTTP exactly as the web app would: token → upload URL → PUT → /report → poll."""
+"""The whole pipeline over real sockets, driven with plain HTTP exactly as the web app would:
+token → upload URL → PUT → /report → poll. Twice: `local` is one server process (API + worker + queue,
+as `make run` starts it); `gcp` is the API and the worker as separate processes on the gcp backends,
+over the Firestore, Cloud Storage and Cloud Tasks emulators (signed URLs and OIDC tokens verified)."""
 
 from __future__ import annotations
 
@@ -32,9 +34,20 @@ pytestmark = pytest.mark.slow
 MIME = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".flac": "audio/flac"}
 
 
-@pytest.fixture(scope="module")
-def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("service")
+@pytest.fixture(scope="module", params=["local", "gcp"])
+def server(
+    request: pytest.FixtureRequest, tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp(f"service-{request.param}")
+    if request.param == "gcp":
+        from tests.fixtures.gcp_stack import gcp_service
+
+        emulators = [request.getfixturevalue(f) for f in ("firestore_emu", "gcs_emu", "tasks_emu")]
+        with gcp_service(
+            *emulators, root, tiny_bundle, extra_env={"SYNTHSCOPE_ANON_TOKEN_RATE": "10000/minute"}
+        ) as api:
+            yield api
+        return
     port = free_port()
     srv = Server(
         ["-m", "synthscope_api.local", "--port", str(port)],
@@ -47,6 +60,11 @@ def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield srv
     finally:
         srv.stop()
+
+
+def local_only(server: Server) -> None:
+    if server.backend != "local":
+        pytest.skip("checks the local signer's own URL format; the gcp variant is test_tampered_gcs_upload_url")
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +182,7 @@ def test_expired_or_tampered_token_is_401(server: Server, http: httpx.Client) ->
 
 
 def test_tampered_or_expired_upload_url_is_403(server: Server, clips: dict[str, Path], http: httpx.Client) -> None:
+    local_only(server)
     auth = token(http, server.url)
     data = clips[".wav"].read_bytes()
     s = signed_url(http, server.url, auth, "talk.wav", len(data))
@@ -186,6 +205,7 @@ def test_tampered_or_expired_upload_url_is_403(server: Server, clips: dict[str, 
 
 
 def test_expired_upload_url_is_403(server: Server, http: httpx.Client, tmp_path: Path) -> None:
+    local_only(server)
     auth = token(http, server.url)
     s = signed_url(http, server.url, auth, "a.wav", 100)
     signer = LocalBlobStore(tmp_path, subkey(SecretStr(TEST_SECRET), "upload-url"))
@@ -203,8 +223,37 @@ def test_expired_upload_url_is_403(server: Server, http: httpx.Client, tmp_path:
 def test_oversize_upload_is_rejected_at_the_put(server: Server, http: httpx.Client) -> None:
     auth = token(http, server.url)
     s = signed_url(http, server.url, auth, "a.wav", 1000)
-    problem(http.put(s["upload_url"], content=b"R" * 5000, headers=s["headers"]), 413, "file-too-large")
+    r = http.put(s["upload_url"], content=b"R" * 5000, headers=s["headers"])
+    if server.backend == "local":
+        problem(r, 413, "file-too-large")
+    else:
+        assert r.status_code == 400 and "EntityTooLarge" in r.text  # what GCS answers
     problem(http.post(server.url + "/report", json={"object_name": s["object_name"]}, headers=auth), 404, "not-found")
+
+
+def test_tampered_gcs_upload_url_is_403(server: Server, clips: dict[str, Path], http: httpx.Client) -> None:
+    if server.backend != "gcp":
+        pytest.skip("V4 signed URLs are the gcp backend's")
+    auth = token(http, server.url)
+    data = clips[".wav"].read_bytes()
+    s = signed_url(http, server.url, auth, "talk.wav", len(data))
+    assert s["bucket"] == "synthscope-uploads" and set(s["headers"]) == {"Content-Type", "x-goog-content-length-range"}
+    u = urlsplit(s["upload_url"])
+    q = dict(parse_qsl(u.query))
+    base = f"{u.scheme}://{u.netloc}"
+
+    def put(path: str, query: dict[str, str], headers: dict[str, str]) -> httpx.Response:
+        return http.put(f"{base}{path}?{urlencode(query)}", content=data, headers=headers)
+
+    sig = q["X-Goog-Signature"]
+    assert put(u.path, {**q, "X-Goog-Signature": sig[::-1]}, s["headers"]).status_code == 403
+    assert put(u.path.replace("talk.wav", "evil.wav"), q, s["headers"]).status_code == 403
+    assert put(u.path, {**q, "X-Goog-Expires": "604800"}, s["headers"]).status_code == 403
+    assert put(u.path, q, {**s["headers"], "Content-Type": "audio/mpeg"}).status_code == 403
+    assert put(u.path, q, {**s["headers"], "x-goog-content-length-range": "0,999999999"}).status_code == 403
+    r = http.post(server.url + "/report", json={"object_name": s["object_name"]}, headers=auth)
+    problem(r, 404, "not-found")  # nothing was stored by any of those
+    assert put(u.path, q, s["headers"]).status_code == 200
 
 
 def test_non_audio_named_mp3(server: Server, http: httpx.Client) -> None:
@@ -261,6 +310,8 @@ def test_logs_are_json_lines_with_request_ids_and_traces(server: Server, http: h
     assert lines and all("severity" in e and "message" in e and "time" in e for e in lines)
     req = [e for e in lines if e.get("request_id") == "req-abc" and "httpRequest" in e]
     assert len(req) == 1 and req[0]["httpRequest"]["status"] == 202
+    if server.backend == "gcp":  # with a project, Cloud Logging wants the full trace resource name
+        trace = f"projects/{server.env['SYNTHSCOPE_GCP_PROJECT']}/traces/{trace}"
     assert req[0]["logging.googleapis.com/trace"] == trace
     stages = [e for e in lines if e.get("task_id") == task_id and e.get("message") == "stage"]
     assert [e["stage"] for e in stages][:2] == ["downloading", "decoding"] and stages[-1]["next_stage"] == "done"

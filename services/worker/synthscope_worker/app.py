@@ -67,9 +67,13 @@ State = Annotated[WorkerState, Depends(_state)]
 
 
 async def verify_caller(state: State, authorization: Annotated[str | None, Header()] = None) -> None:
-    """Local mode: the queue's shared secret as a bearer. (GCP: Cloud Run verifies the OIDC token.)"""
+    """Local mode: the queue's shared secret as a bearer. GCP: Cloud Tasks' OIDC token (401 bad, 403 wrong caller)."""
     if state.settings.backend != "local":
-        raise Unauthorized("OIDC verification comes with the gcp backend")
+        verifier = state.backends.worker_auth
+        if verifier is None:
+            raise Unauthorized("no OIDC verifier configured (set SYNTHSCOPE_INVOKER_EMAIL)")
+        await run_in_threadpool(verifier.verify, authorization)  # fetches Google's certificates
+        return
     scheme, _, secret = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not matches_any(secret, [state.settings.worker_bearer]):
         raise Unauthorized("the worker only accepts deliveries from the task queue")

@@ -22,6 +22,8 @@ class Backends:
     reports: ReportStore
     queue: TaskQueue
     kind: str = "local"
+    #: gcp mode: checks the queue's OIDC bearer on worker deliveries (`OidcVerifier.verify`); None in local mode.
+    worker_auth: Any = None
     _closers: list[Any] = field(default_factory=list, repr=False)
 
     def close(self) -> None:
@@ -55,7 +57,6 @@ def build(settings: Settings) -> Backends:
             default_base_url=settings.public_url or "http://127.0.0.1:8080",
         )
         return Backends(blobs=blobs, reports=reports, queue=queue, kind="local", _closers=[reports, queue])
-    raise NotImplementedError(
-        "SYNTHSCOPE_BACKEND=gcp: the Cloud Storage / Cloud Tasks / Firestore adapters are not built yet; "
-        "use SYNTHSCOPE_BACKEND=local"
-    )
+    from synthscope.backends.gcp.factory import build_gcp
+
+    return build_gcp(settings)

@@ -19,7 +19,7 @@ from synthscope.reports.redact import redact_report
 from synthscope.reports.schema import Report, Stage, Status
 from synthscope.reports.status import is_terminal
 from synthscope.uploads import owns
-from synthscope_api.deps import AppState, CurrentUser, User
+from synthscope_api.deps import AppState, CurrentUser, User, backend_call
 from synthscope_api.models import ReportAccepted, ReportRequest
 from synthscope_api.problems import problem_responses
 
@@ -187,7 +187,7 @@ async def report_status(
     `Retry-After` says when to poll again while it runs. Someone else's report is a 404, like a missing one."""
     if len(task_id) > 64:
         raise NotFound("no such report")
-    doc = state.backends.reports.get(task_id)  # a primary-key read: cheaper inline than a thread hop
+    doc = await backend_call(state, state.backends.reports.get, task_id)  # inline for SQLite (primary-key read)
     if doc is None or doc.get("owner") != user.sub:
         raise NotFound("no such report")
     view = redact_report(doc, user.tier)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from synthscope.backends.local.blobs import LocalBlobStore
 from synthscope.errors import BadInput, NotFound, UploadTooLarge
 from synthscope.uploads import admit, new_object_name
-from synthscope_api.deps import AppState, CurrentUser
+from synthscope_api.deps import AppState, CurrentUser, backend_call
 from synthscope_api.models import UploadUrlRequest, UploadUrlResponse
 from synthscope_api.problems import problem_responses
 
@@ -32,7 +32,9 @@ async def generate_upload_url(
             f"{body.size_bytes} bytes is over the {user.tier.value} tier's limit of {user.limits.max_file_bytes}"
         )
     s = state.settings
-    signed = state.backends.blobs.signed_upload(
+    signed = await backend_call(
+        state,
+        state.backends.blobs.signed_upload,
         new_object_name(user.sub, safe_name),
         content_type=mime,
         max_bytes=body.size_bytes,

@@ -1,1 +1,1 @@
-"""Cloud Storage, Cloud Tasks and Firestore adapters (arrive with their own issue)."""
+"""Cloud Storage, Cloud Tasks and Firestore adapters; the only package that imports google.cloud."""

@@ -1,8 +1,17 @@
-"""SQLite ReportStore: atomic claims with leases, conditional writes, idempotency keys, entitlements."""
+"""ReportStore contract, one suite over every store: SQLite (WAL) and Firestore on the real emulator.
+
+Atomic claims with leases, conditional writes, idempotency keys, the result cache and
+entitlements must behave the same whichever store is behind the port; a Firestore
+timeline too big for one document spills to the results bucket (GCS emulator).
+"""
 
 from __future__ import annotations
 
+import json
 import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +20,7 @@ import pytest
 from synthscope.auth.entitlements import grant, tier_for
 from synthscope.backends.local.reports import SqliteReportStore
 from synthscope.config import Tier
+from synthscope.ports import ReportStore
 from synthscope.reports.status import InvalidTransition, check_transition, claimable, eta_seconds
 
 
@@ -27,18 +37,33 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> SqliteReportStore:
-    return SqliteReportStore(tmp_path / "reports.db", clock=clock)
+def firestore_store(emu: Any, clock: Clock | None = None, **kw: Any) -> Any:
+    from synthscope.backends.gcp.reports import FirestoreReportStore
+    from tests.fixtures.gcp import firestore_client
+
+    # a fresh collection prefix per test isolates it without resetting the emulator
+    return FirestoreReportStore(
+        firestore_client(emu.host), prefix=f"t{uuid.uuid4().hex[:10]}_", clock=clock or time.time, **kw
+    )
 
 
-def new(store: SqliteReportStore, task_id: str = "rep_1", owner: str = "anon:a") -> dict[str, Any]:
+@pytest.fixture(params=["sqlite", "firestore"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Any:
+    if request.param == "sqlite":
+        s: Any = SqliteReportStore(tmp_path / "reports.db", clock=clock)
+    else:
+        s = firestore_store(request.getfixturevalue("firestore_emu"), clock)
+    yield s
+    s.close()
+
+
+def new(store: ReportStore, task_id: str = "rep_1", owner: str = "anon:a") -> dict[str, Any]:
     doc = {"task_id": task_id, "owner": owner, "status": "queued", "stage": "queued", "object_name": "o"}
     assert store.create(doc)
     return doc
 
 
-def test_create_is_idempotent_per_task_id(store: SqliteReportStore) -> None:
+def test_create_is_idempotent_per_task_id(store: ReportStore) -> None:
     new(store)
     assert not store.create({"task_id": "rep_1", "owner": "anon:b", "status": "queued"})
     doc = store.get("rep_1")
@@ -46,7 +71,7 @@ def test_create_is_idempotent_per_task_id(store: SqliteReportStore) -> None:
     assert store.get("rep_missing") is None
 
 
-def test_claim_lease_and_expiry(store: SqliteReportStore, clock: Clock) -> None:
+def test_claim_lease_and_expiry(store: ReportStore, clock: Clock) -> None:
     new(store)
     first = store.claim("rep_1", worker_id="w1", lease_s=10)
     assert first.outcome == "claimed" and first.lease_token and first.report
@@ -69,7 +94,7 @@ def test_claim_lease_and_expiry(store: SqliteReportStore, clock: Clock) -> None:
     assert store.claim("rep_nope", worker_id="w3", lease_s=10).outcome == "missing"
 
 
-def test_progress_renews_the_lease(store: SqliteReportStore, clock: Clock) -> None:
+def test_progress_renews_the_lease(store: ReportStore, clock: Clock) -> None:
     new(store)
     c = store.claim("rep_1", worker_id="w1", lease_s=10)
     for _ in range(5):
@@ -78,14 +103,14 @@ def test_progress_renews_the_lease(store: SqliteReportStore, clock: Clock) -> No
     assert store.claim("rep_1", worker_id="w2", lease_s=10).outcome == "busy"
 
 
-def test_releasing_a_lease_lets_a_retry_claim_at_once(store: SqliteReportStore) -> None:
+def test_releasing_a_lease_lets_a_retry_claim_at_once(store: ReportStore) -> None:
     new(store)
     c = store.claim("rep_1", worker_id="w1", lease_s=60)
     assert store.update("rep_1", {"stage": "queued"}, lease_token=c.lease_token, extend_lease_s=0.0)
     assert store.claim("rep_1", worker_id="w2", lease_s=60).outcome == "claimed"
 
 
-def test_finish_writes_once_and_fills_the_result_cache(store: SqliteReportStore) -> None:
+def test_finish_writes_once_and_fills_the_result_cache(store: ReportStore) -> None:
     new(store)
     c = store.claim("rep_1", worker_id="w1", lease_s=60)
     result = {"verdict": "ai"}
@@ -99,31 +124,30 @@ def test_finish_writes_once_and_fills_the_result_cache(store: SqliteReportStore)
         store.finish("rep_1", {"status": "processing"}, lease_token=None)
 
 
-def test_dead_letter_can_fail_a_queued_report(store: SqliteReportStore) -> None:
+def test_dead_letter_can_fail_a_queued_report(store: ReportStore) -> None:
     new(store)
     assert store.finish("rep_1", {"status": "failed", "error": {"title": "x"}}, lease_token=None)
     assert store.claim("rep_1", worker_id="w", lease_s=1).outcome == "finished"
 
 
-def test_concurrent_claims_have_one_winner(tmp_path: Path) -> None:
-    store = SqliteReportStore(tmp_path / "r.db")
+def test_concurrent_claims_have_one_winner(store: ReportStore) -> None:
+    """20 claims of one task from 5 threads (the emulator serialises contended transactions): one winner."""
     new(store)
-    outcomes: list[str] = []
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(5)
 
-    def grab(i: int) -> None:
-        barrier.wait()
-        outcomes.append(store.claim("rep_1", worker_id=f"w{i}", lease_s=60).outcome)
+    def grab(i: int) -> str:
+        if i < 5:
+            barrier.wait()
+        return store.claim("rep_1", worker_id=f"w{i}", lease_s=60).outcome
 
-    threads = [threading.Thread(target=grab, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(outcomes) == ["busy"] * 7 + ["claimed"]
+    with ThreadPoolExecutor(5) as pool:
+        outcomes = list(pool.map(grab, range(20)))
+    assert sorted(outcomes) == ["busy"] * 19 + ["claimed"]
+    doc = store.get("rep_1")
+    assert doc is not None and doc["attempts"] == 1
 
 
-def test_idempotency_records(store: SqliteReportStore, clock: Clock) -> None:
+def test_idempotency_records(store: ReportStore, clock: Clock) -> None:
     first = store.remember_idempotency("anon:a", "k1", "fp1", "rep_1", ttl_s=100)
     assert first.created and first.task_id == "rep_1"
     again = store.remember_idempotency("anon:a", "k1", "fp2", "rep_2", ttl_s=100)
@@ -135,7 +159,7 @@ def test_idempotency_records(store: SqliteReportStore, clock: Clock) -> None:
     assert expired.created and expired.task_id == "rep_4"
 
 
-def test_entitlements_decide_the_tier(store: SqliteReportStore) -> None:
+def test_entitlements_decide_the_tier(store: ReportStore) -> None:
     assert tier_for(store, None) is Tier.free
     assert tier_for(store, "alice") is Tier.free
     grant(store, "alice", Tier.pro)
@@ -159,3 +183,55 @@ def test_status_machine() -> None:
     assert not claimable("completed", None, 0)
     assert eta_seconds(10, 40, 5.0) == 15.0 and eta_seconds(0, 40, 5.0) is None and eta_seconds(40, 40, 5) == 0.0
     assert eta_seconds(3, None, 1.0) is None
+
+
+def six_hour_timeline() -> list[dict[str, Any]]:
+    """6 h in 3-s windows with a 1.5-s hop (14 400 windows) and per-detector scores: ~1.8 MB in Firestore terms."""
+    return [
+        {
+            "start": i * 1.5,
+            "end": i * 1.5 + 3.0,
+            "ai_probability": round((i % 97) / 97, 4),
+            "label": "ai" if i % 3 else "human",
+            "detectors": {"spectro_cnn": round((i % 89) / 89, 4), "fakeprint": 0.4125, "acoustic": 0.6031},
+        }
+        for i in range(14_400)
+    ]
+
+
+def test_firestore_spills_a_six_hour_timeline_to_the_results_bucket(firestore_emu: Any, gcs_emu: Any) -> None:
+    from synthscope.backends.gcp.blobs import GcsBlobStore
+    from synthscope.backends.gcp.reports import MAX_DOC_BYTES, stored_size
+    from tests.fixtures.gcp import storage_client
+
+    results = GcsBlobStore(storage_client(gcs_emu.url), "synthscope-results", validate_names=False)
+    store = firestore_store(firestore_emu, spill=results)
+    timeline = six_hour_timeline()
+    assert len(json.dumps(timeline)) > 1 << 20
+    result = {"verdict": "mixed", "ai_probability": 0.6, "timeline": timeline, "summary": {"windows": 14_400}}
+    new(store)
+    c = store.claim("rep_1", worker_id="w", lease_s=60)
+    assert store.finish(
+        "rep_1", {"status": "completed", "result": result}, lease_token=c.lease_token, cache_key=("a", "b")
+    )
+    raw = store.raw("rep_1")
+    assert raw is not None and raw["result"]["timeline"] == []
+    ref = raw["result"]["timeline_ref"]
+    assert ref["windows"] == 14_400 and ref["bucket"] == "synthscope-results"
+    assert results.get_bytes(ref["object_name"])[:2] == b"\x1f\x8b"  # gzip
+    doc = store.get("rep_1")
+    assert doc is not None and doc["result"] == result  # the caller never sees the spill
+    assert store.cached_result("a", "b") == result
+
+    # the emulator does not enforce the 1 MiB cap, so measure with Firestore's documented size rules
+    assert stored_size(raw) < 64 * 1024
+    assert stored_size({**raw, "result": result}) > MAX_DOC_BYTES  # what would have been written without a spill
+
+
+def test_firestore_lists_an_owners_reports_newest_first(firestore_emu: Any, clock: Clock) -> None:
+    store = firestore_store(firestore_emu, clock)
+    for i, owner in enumerate(["u:a", "u:b", "u:a", "u:a"]):
+        clock.t += 1
+        new(store, f"rep_{i}", owner)
+    assert [d["task_id"] for d in store.list_by_owner("u:a", limit=2)] == ["rep_3", "rep_2"]
+    assert [d["task_id"] for d in store.list_by_owner("u:b")] == ["rep_1"]
