@@ -143,3 +143,119 @@ def _task_row(queue_db: Path, task_id: str) -> dict[str, Any]:
         row = db.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
     assert row is not None
     return dict(row)
+
+
+# --- the same fault on the gcp backends: Cloud Tasks (emulator) delivers, Firestore holds the report ---------------
+
+
+@pytest.fixture
+def gcp_deployment(
+    tiny_bundle: Path,
+    tmp_path: Path,
+    firestore_emu: Any,
+    gcs_emu: Any,
+    tasks_emu: Any,
+) -> Iterator[dict[str, Any]]:
+    from tests.fixtures.gcp_stack import gcp_service
+
+    common = {
+        "SYNTHSCOPE_LEASE_S": "3",
+        "SYNTHSCOPE_PROGRESS_INTERVAL_S": "0",
+        "SYNTHSCOPE_BATCH_WINDOWS": "4",
+        # The emulator re-dispatches every 0.1 s without backoff; the worker treats the queue's last attempt as
+        # final, so allow as many as Cloud Tasks would be configured for here.
+        "SYNTHSCOPE_QUEUE_MAX_ATTEMPTS": "100",
+        "SYNTHSCOPE_API_SYNC_ANALYZE": "false",
+    }
+    with gcp_service(
+        firestore_emu, gcs_emu, tasks_emu, tmp_path, tiny_bundle, extra_env=common, start_worker=False
+    ) as api:
+        worker_url = api.env["SYNTHSCOPE_WORKER_URL"]
+        port = int(worker_url.rsplit(":", 1)[1])
+        workers: list[Server] = []
+
+        def new_worker() -> Server:
+            w = Server(
+                ["-m", "synthscope_worker.app", "--port", str(port)],
+                api.env,
+                tmp_path / f"worker{len(workers) + 1}.log",
+                port,
+            )
+            workers.append(w)
+            return w.start()
+
+        try:
+            yield {"api": api, "new_worker": new_worker, "tasks": tasks_emu, "firestore": firestore_emu}
+        finally:
+            for w in workers:
+                w.stop()
+
+
+def _dispatches(tasks_emu: Any, queue: str) -> int:
+    """How often the Tasks emulator has dispatched the (only) task of this queue so far."""
+    for name, pending in list(tasks_emu.state._queue_tasks.items()):
+        if name.endswith(f"/queues/{queue}"):
+            return max((t.dispatch_count for t in pending), default=0)
+    return 0
+
+
+def test_gcp_sigkill_mid_analysis_then_restart_completes_exactly_once(
+    gcp_deployment: dict[str, Any], long_clip: Path
+) -> None:
+    from tests.fixtures.gcp import firestore_client
+    from tests.fixtures.gcp_stack import INVOKER
+
+    api: Server = gcp_deployment["api"]
+    first: Server = gcp_deployment["new_worker"]()
+    client = ApiClient(api.url)
+    task_id = client.create_report(client.upload(long_clip))["task_id"]
+
+    deadline = time.monotonic() + 120
+    while True:
+        doc, _ = client.status(task_id)
+        assert doc is not None and doc["status"] != "completed", "finished before it could be killed"
+        p = doc["progress"]
+        if doc["stage"] == "analyzing" and 0 < p["windows_done"] < (p["windows_total"] or 10**9):
+            break
+        assert time.monotonic() < deadline, doc
+        time.sleep(0.02)
+    first.kill()
+    killed_at = client.status(task_id)[0]
+    assert killed_at is not None and killed_at["status"] == "processing" and killed_at["result"] is None
+
+    # With no worker up, Cloud Tasks keeps the task and re-dispatches it.
+    queue = api.env["SYNTHSCOPE_QUEUE_NAME"]
+    deadline = time.monotonic() + 60
+    while _dispatches(gcp_deployment["tasks"], queue) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    second: Server = gcp_deployment["new_worker"]()
+    done = client.wait(task_id, timeout_s=300)
+    assert done["status"] == "completed" and done["error"] is None
+    assert done["progress"]["windows_done"] == done["result"]["summary"]["windows"] == int(CLIP_S / 3)
+
+    # Exactly once in Firestore: one claim after the crash, one stored result, one terminal log line.
+    prefix = api.env["SYNTHSCOPE_FIRESTORE_PREFIX"]
+    db = firestore_client(gcp_deployment["firestore"].host)
+    raw = db.collection(f"{prefix}reports").document(task_id).get().to_dict()
+    assert raw["status"] == "completed" and raw["attempts"] == 2
+    assert len(list(db.collection(f"{prefix}results").stream())) == 1
+    finals = [
+        e
+        for w in (first, second)
+        for e in json_lines(w)
+        if e.get("task_id") == task_id and e.get("outcome") in ("completed", "failed")
+    ]
+    assert len(finals) == 1 and finals[0]["outcome"] == "completed"
+
+    # The same Cloud Tasks delivery twice more (with a valid OIDC token): 2xx no-ops, report untouched.
+    before = client.status(task_id)[0]
+    token = gcp_deployment["tasks"].issuer.token(audience=api.env["SYNTHSCOPE_WORKER_URL"], email=INVOKER)
+    with httpx.Client(trust_env=False, timeout=60) as http:
+        delivery = {"Authorization": f"Bearer {token}", "X-CloudTasks-TaskRetryCount": "0"}
+        answers = [http.post(second.url + "/process-report", json={"task_id": task_id}, headers=delivery) for _ in "12"]
+        assert [(a.status_code, a.json()["outcome"]) for a in answers] == [(200, "duplicate")] * 2
+        assert http.post(second.url + "/process-report", json={"task_id": task_id}).status_code == 401
+    assert client.status(task_id)[0] == before
+    client.close()
