@@ -74,13 +74,8 @@ def json_lines(server: Server) -> list[dict[str, Any]]:
     return [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
 
 
-def test_sigkill_mid_analysis_then_restart_completes_exactly_once(deployment: dict[str, Any], long_clip: Path) -> None:
-    api: Server = deployment["api"]
-    first: Server = deployment["new_worker"]()
-    client = ApiClient(api.url)
-    task_id = client.create_report(client.upload(long_clip))["task_id"]
-
-    # Wait until the worker is inside the analysis (windows scored, not all of them), then SIGKILL it.
+def kill_mid_analysis(client: ApiClient, task_id: str, worker: Server) -> None:
+    """Wait until the worker is inside the analysis (some windows scored, not all), then SIGKILL it."""
     deadline = time.monotonic() + 120
     while True:
         doc, _ = client.status(task_id)
@@ -90,9 +85,34 @@ def test_sigkill_mid_analysis_then_restart_completes_exactly_once(deployment: di
             break
         assert time.monotonic() < deadline, doc
         time.sleep(0.02)
-    first.kill()
+    worker.kill()
     killed_at = client.status(task_id)[0]
     assert killed_at is not None and killed_at["status"] == "processing" and killed_at["result"] is None
+
+
+def assert_completed_in_full(client: ApiClient, task_id: str) -> None:
+    done = client.wait(task_id, timeout_s=300)
+    assert done["status"] == "completed" and done["error"] is None
+    assert done["progress"]["windows_done"] == done["result"]["summary"]["windows"] == int(CLIP_S / 3)
+
+
+def assert_one_terminal_log_line(task_id: str, *workers: Server) -> None:
+    finals = [
+        e
+        for w in workers
+        for e in json_lines(w)
+        if e.get("task_id") == task_id and e.get("outcome") in ("completed", "failed")
+    ]
+    assert len(finals) == 1 and finals[0]["outcome"] == "completed"
+
+
+def test_sigkill_mid_analysis_then_restart_completes_exactly_once(deployment: dict[str, Any], long_clip: Path) -> None:
+    api: Server = deployment["api"]
+    first: Server = deployment["new_worker"]()
+    client = ApiClient(api.url)
+    task_id = client.create_report(client.upload(long_clip))["task_id"]
+
+    kill_mid_analysis(client, task_id, first)
 
     # While no worker runs, the queue keeps the task and retries it (connection refused, with backoff).
     queue_db = deployment["data"] / "queue.db"
@@ -102,9 +122,7 @@ def test_sigkill_mid_analysis_then_restart_completes_exactly_once(deployment: di
         time.sleep(0.05)
 
     second: Server = deployment["new_worker"]()
-    done = client.wait(task_id, timeout_s=300)
-    assert done["status"] == "completed" and done["error"] is None
-    assert done["progress"]["windows_done"] == done["result"]["summary"]["windows"] == int(CLIP_S / 3)
+    assert_completed_in_full(client, task_id)
 
     # Exactly once: one claim after the crash, one terminal write, one stored result.
     reports_db = deployment["data"] / "reports.db"
@@ -113,13 +131,7 @@ def test_sigkill_mid_analysis_then_restart_completes_exactly_once(deployment: di
         cached = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
     assert status == "completed" and attempts == 2 and cached == 1
     assert _task_row(queue_db, task_id)["state"] == "done"
-    finals = [
-        e
-        for w in (first, second)
-        for e in json_lines(w)
-        if e.get("task_id") == task_id and e.get("outcome") in ("completed", "failed")
-    ]
-    assert len(finals) == 1 and finals[0]["outcome"] == "completed"
+    assert_one_terminal_log_line(task_id, first, second)
     first_stages = [
         e["stage"] for e in json_lines(first) if e.get("task_id") == task_id and e.get("message") == "stage"
     ]
@@ -210,18 +222,7 @@ def test_gcp_sigkill_mid_analysis_then_restart_completes_exactly_once(
     client = ApiClient(api.url)
     task_id = client.create_report(client.upload(long_clip))["task_id"]
 
-    deadline = time.monotonic() + 120
-    while True:
-        doc, _ = client.status(task_id)
-        assert doc is not None and doc["status"] != "completed", "finished before it could be killed"
-        p = doc["progress"]
-        if doc["stage"] == "analyzing" and 0 < p["windows_done"] < (p["windows_total"] or 10**9):
-            break
-        assert time.monotonic() < deadline, doc
-        time.sleep(0.02)
-    first.kill()
-    killed_at = client.status(task_id)[0]
-    assert killed_at is not None and killed_at["status"] == "processing" and killed_at["result"] is None
+    kill_mid_analysis(client, task_id, first)
 
     # With no worker up, Cloud Tasks keeps the task and re-dispatches it.
     queue = api.env["SYNTHSCOPE_QUEUE_NAME"]
@@ -231,9 +232,7 @@ def test_gcp_sigkill_mid_analysis_then_restart_completes_exactly_once(
         time.sleep(0.05)
 
     second: Server = gcp_deployment["new_worker"]()
-    done = client.wait(task_id, timeout_s=300)
-    assert done["status"] == "completed" and done["error"] is None
-    assert done["progress"]["windows_done"] == done["result"]["summary"]["windows"] == int(CLIP_S / 3)
+    assert_completed_in_full(client, task_id)
 
     # Exactly once in Firestore: one claim after the crash, one stored result, one terminal log line.
     prefix = api.env["SYNTHSCOPE_FIRESTORE_PREFIX"]
@@ -241,13 +240,7 @@ def test_gcp_sigkill_mid_analysis_then_restart_completes_exactly_once(
     raw = db.collection(f"{prefix}reports").document(task_id).get().to_dict()
     assert raw["status"] == "completed" and raw["attempts"] == 2
     assert len(list(db.collection(f"{prefix}results").stream())) == 1
-    finals = [
-        e
-        for w in (first, second)
-        for e in json_lines(w)
-        if e.get("task_id") == task_id and e.get("outcome") in ("completed", "failed")
-    ]
-    assert len(finals) == 1 and finals[0]["outcome"] == "completed"
+    assert_one_terminal_log_line(task_id, first, second)
 
     # The same Cloud Tasks delivery twice more (with a valid OIDC token): 2xx no-ops, report untouched.
     before = client.status(task_id)[0]
