@@ -121,6 +121,30 @@ def _emit_error(path: Path, exc: SynthscopeError, as_json: bool) -> None:
         err.print(f"[red]{path}:[/red] {exc.title}: {exc.detail}")
 
 
+def _submit_batch(client: Any, files: list[Path], as_json: bool, timeout: float) -> int:
+    """The batch path of `submit`: same output per file as one at a time; returns how many files failed."""
+    from synthscope.client import ApiProblem
+    from synthscope.reports.schema import AnalysisResult
+
+    present = [p for p in files if p.is_file()]
+    results = dict(zip(present, client.analyze_many(present, timeout_s=timeout), strict=True))
+    bad = 0
+    for path in files:
+        entry = results.get(path, _missing(path))
+        if isinstance(entry, dict) and entry["status"] == "failed":
+            entry = ApiProblem(entry.get("error") or {"title": "Failed", "detail": "the report failed"})
+        if isinstance(entry, SynthscopeError):
+            bad += 1
+            _emit_error(path, entry, as_json)
+        elif as_json:
+            sys.stdout.write(json.dumps({"file": str(path), "task_id": entry["task_id"], "result": entry["result"]}))
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        else:
+            _print_result(path, AnalysisResult.model_validate(entry["result"]))
+    return bad
+
+
 def _print_result(path: Path, r: AnalysisResult) -> None:
     verdict = r.verdict.value
     head = Table.grid(padding=(0, 2))
@@ -176,15 +200,34 @@ def submit(
         str | None, typer.Option("--user-id", help="Bind the token to this user (needs --api-key)")
     ] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for each report")] = 3600.0,
+    org_key: Annotated[
+        str | None,
+        typer.Option("--key", envvar="SYNTHSCOPE_ORG_KEY", help="Enterprise API key (ssk_...); many files: one batch"),
+    ] = None,
 ) -> None:
-    """Analyse files through the running service: token, signed upload, report, poll; exit 2 on bad input."""
+    """Analyse files through the running service: token, signed upload, report, poll; exit 2 on bad input.
+    With an enterprise --key and several files, they are queued by POST /reports:batch (100 per request)."""
     import httpx
 
     from synthscope.client import ApiClient, ApiProblem
     from synthscope.reports.schema import AnalysisResult
 
-    client = ApiClient(api, api_key=api_key, user_id=user_id)
+    client = ApiClient(api, api_key=api_key, user_id=user_id, org_key=org_key)
     bad = 0
+    if org_key and len(files) > 1:
+        try:
+            bad = _submit_batch(client, files, as_json, timeout)
+        except httpx.HTTPError as exc:
+            err.print(f"[red]error:[/red] cannot reach {api}: {exc}")
+            raise typer.Exit(1) from None
+        except (TimeoutError, SynthscopeError) as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+        finally:
+            client.close()
+        if bad:
+            raise typer.Exit(EXIT_BAD_INPUT)
+        return
     try:
         for path in files:
             try:
@@ -265,10 +308,12 @@ def train(
 
 
 def _mount_subcommands() -> None:
+    from synthscope.keys_cli import keys_app
     from synthscope.train.corpus_cli import corpus_app
     from synthscope.train.evaluate_cli import evaluate_command
 
     app.add_typer(corpus_app, name="corpus", help="Build the training corpus from package sources.")
+    app.add_typer(keys_app, name="keys", help="Enterprise API keys: create, revoke, list.")
     app.command("evaluate")(evaluate_command)
 
 

@@ -40,6 +40,7 @@ class TierLimits(BaseModel):
     reports_per_period: int | None
     period: Literal["day", "month"] | None
     batch_and_webhooks: bool
+    max_concurrent_reports: int  # queued + processing at once, per caller
 
 
 MB = 1_000_000
@@ -52,6 +53,7 @@ TIER_LIMITS: dict[Tier, TierLimits] = {
         reports_per_period=20,
         period="day",
         batch_and_webhooks=False,
+        max_concurrent_reports=2,
     ),
     Tier.pro: TierLimits(
         max_file_bytes=200 * MB,
@@ -61,6 +63,7 @@ TIER_LIMITS: dict[Tier, TierLimits] = {
         reports_per_period=1000,
         period="month",
         batch_and_webhooks=False,
+        max_concurrent_reports=10,
     ),
     Tier.enterprise: TierLimits(
         max_file_bytes=1000 * MB,
@@ -70,6 +73,7 @@ TIER_LIMITS: dict[Tier, TierLimits] = {
         reports_per_period=None,
         period=None,
         batch_and_webhooks=True,
+        max_concurrent_reports=100,
     ),
 }
 
@@ -108,6 +112,14 @@ class Settings(BaseSettings):
     upload_fresh_s: int = Field(default=86_400, ge=60)
     #: Anonymous POST /auth/token budget per client IP (a `limits` rate string).
     anon_token_rate: str = "30/minute"
+    #: Enterprise API keys (`synthscope keys create`): requests per key, and per client IP presenting any key.
+    api_key_rate: str = "600/minute"
+    api_key_ip_rate: str = "1200/minute"
+    #: Report callbacks (enterprise): first retry after this many seconds, doubling, at most this many attempts.
+    callback_backoff_s: float = Field(default=1.0, ge=0.0, le=60.0)
+    callback_attempts: int = Field(default=5, ge=1, le=20)
+    #: Enforce the tiers' report quotas and concurrency at POST /report (tests of other things turn it off).
+    quotas_enforced: bool = True
     cors_origins: list[str] = ["http://localhost:3000", "http://127.0.0.1:3000"]
     #: Keys of trusted backends (the Next.js proxy) that may mint tokens bound to a user_id.
     #: Empty = none outside `local`, the development key in `local` (see `trusted_api_keys`).
@@ -161,6 +173,20 @@ class Settings(BaseSettings):
     #: Where the worker fetches Google's ID-token certificates (tests point it at their own).
     oidc_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
 
+    # --- billing (Stripe; DESIGN §8). Unset = the billing endpoints answer 503; analysis never needs them. ---
+    #: Secret API key (sk_test_... / sk_live_...); required only when billing is used.
+    stripe_api_key: SecretStr | None = None
+    #: The webhook endpoint's signing secret (whsec_...); required only when webhooks are received.
+    stripe_webhook_secret: SecretStr | None = None
+    #: Tier -> Stripe price id a checkout subscribes to, e.g. {"pro": "price_123", "enterprise": "price_456"}.
+    stripe_prices: dict[str, str] = Field(default_factory=dict)
+    #: Where the Stripe client sends API calls (tests point it at a local server); None = api.stripe.com.
+    stripe_api_base: str | None = None
+    #: Webhook signatures older than this are refused (Stripe's default tolerance).
+    stripe_webhook_tolerance_s: int = Field(default=300, ge=1, le=3600)
+    billing_success_url: str = "http://localhost:3000/billing/success"
+    billing_cancel_url: str = "http://localhost:3000/billing/cancel"
+
     @model_validator(mode="after")
     def _no_default_secrets_outside_local(self) -> Settings:
         if self.environment != "local":
@@ -191,6 +217,13 @@ class Settings(BaseSettings):
             return self.worker_secret
         key = self.hmac_secret.get_secret_value().encode()
         return SecretStr(hmac.new(key, b"synthscope/worker-bearer", hashlib.sha256).hexdigest())
+
+    def tier_for_price(self, price_id: str | None) -> Tier | None:
+        """The tier a Stripe price grants (from `stripe_prices`); None for an unknown price."""
+        for tier, pid in self.stripe_prices.items():
+            if pid == price_id:
+                return Tier(tier)
+        return None
 
     @property
     def effective_hop_s(self) -> float:

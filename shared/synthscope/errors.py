@@ -133,14 +133,23 @@ class UploadTooLarge(RequestError):
     status = 413
 
 
+class InvalidSignature(RequestError):
+    """A webhook whose signature, timestamp or body does not verify; nothing was changed."""
+
+    slug = "invalid-signature"
+    title = "Invalid signature"
+    status = 400
+
+
 class RateLimited(RequestError):
     slug = "rate-limited"
     title = "Too many requests"
     status = 429
 
-    def __init__(self, detail: str, retry_after_s: int = 60) -> None:
+    def __init__(self, detail: str, retry_after_s: int = 60, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+        self.headers = dict(headers or {})  # e.g. the quota's RateLimit-* fields
 
 
 class Unavailable(SynthscopeError):

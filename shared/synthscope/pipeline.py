@@ -102,6 +102,7 @@ class Pipeline:
         self.reports = reports
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.clock = clock
+        self.callback_threads: list[threading.Thread] = []  # tests join them
 
     def process(self, task_id: str, *, final_attempt: bool = False) -> Outcome:
         with bound(task_id=task_id), self.engine.lock:
@@ -118,7 +119,30 @@ class Pipeline:
             assert claim.report is not None and claim.lease_token is not None
             attempt = claim.report.get("attempts", 1)
             with bound(attempt=attempt):
-                return self._run(task_id, claim.report, claim.lease_token, final_attempt)
+                outcome = self._run(task_id, claim.report, claim.lease_token, final_attempt)
+            if outcome.kind in ("completed", "failed") and claim.report.get("callback_url"):
+                self._notify(task_id)
+            return outcome
+
+    def _notify(self, task_id: str) -> None:
+        """Send the final report to its callback_url from a thread: retries must not hold the engine."""
+        from synthscope import callbacks
+        from synthscope.reports.redact import redact_report
+        from synthscope.reports.schema import Report
+
+        doc = self.reports.get(task_id)
+        if doc is None:
+            return
+        view = redact_report(doc, doc.get("submitted_tier", "free"))
+        payload = {k: view.get(k) for k in Report.model_fields}
+        thread = threading.Thread(
+            target=callbacks.deliver,
+            args=(self.settings, doc["callback_url"], doc.get("owner", ""), payload),
+            name=f"callback-{task_id}",
+            daemon=True,
+        )
+        thread.start()
+        self.callback_threads.append(thread)
 
     # -- one claimed attempt ---------------------------------------------------------------------------
 

@@ -366,3 +366,36 @@ def test_same_bytes_reuse_the_stored_result(server: Server, clips: dict[str, Pat
         if e.get("task_id") == second["task_id"] and "de-duplicated" in e["message"]
     ]
     assert len(hits) == 1 and hits[0]["sha256"] == first["result"]["audio"]["sha256"]
+
+
+def test_submit_many_files_with_an_enterprise_key_uses_one_batch(
+    server: Server, clips: dict[str, Path], tmp_path: Path
+) -> None:
+    if server.backend != "local":
+        pytest.skip("the key is created in the local server's SQLite store")
+    env = {**server.env, "COLUMNS": "120"}
+    made = subprocess.run(
+        [sys.executable, "-m", "synthscope.cli", "keys", "create", "--org", "batchco"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    bad = tmp_path / "fake.mp3"
+    bad.write_text("<html>not audio</html>\n" * 20)
+    files = [str(clips[".ogg"]), str(bad), str(clips[".wav"])]
+    r = subprocess.run(
+        [sys.executable, "-m", "synthscope.cli", "submit", *files, "--api", server.url, "--json", "--key", key],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert r.returncode == 2, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["file"] for x in lines] == files
+    assert lines[0]["result"]["detectors"] and lines[2]["result"]["detectors"]  # enterprise: the full report
+    assert lines[1]["error"]["type"].endswith("unsupported-media-type")
+    assert server.logs().count("POST /reports:batch 202") == 1

@@ -40,6 +40,7 @@ def make_settings(tmp: Path, bundle: Path | None, **kw: Any) -> Settings:
         "api_sync_analyze": bundle is not None,
         "anon_token_rate": "1000/minute",
         "cors_origins": ["https://app.example.com"],
+        "quotas_enforced": False,  # tests/integration/test_quotas.py turns them on
     }
     base.update(kw)
     return Settings(_env_file=None, **base)  # type: ignore[call-arg]

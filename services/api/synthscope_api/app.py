@@ -17,10 +17,11 @@ from synthscope import __version__
 from synthscope.asgi_logging import RequestLogMiddleware
 from synthscope.auth.ratelimit import RateLimiter
 from synthscope.backends import Backends, build
+from synthscope.billing import Billing
 from synthscope.config import Settings, get_settings
 from synthscope.errors import BundleError
 from synthscope_api import problems
-from synthscope_api.routers import analyze, auth, health, reports, uploads
+from synthscope_api.routers import analyze, auth, billing, health, reports, uploads
 from synthscope_api.state import ApiState
 
 log = logging.getLogger("synthscope.api")
@@ -67,6 +68,9 @@ def create_app(
         engine = load_engine(settings) if (settings.api_sync_analyze or worker_app is not None) else None
         state = ApiState(settings=settings, backends=backends, token_limiter=RateLimiter(settings.anon_token_rate))
         state.engine = engine if settings.api_sync_analyze else None
+        state.key_limiter = RateLimiter(settings.api_key_rate, "requests for this API key")
+        state.key_ip_limiter = RateLimiter(settings.api_key_ip_rate, "API-key requests from this address")
+        state.billing = Billing(settings, backends.reports)  # its Stripe client is built on first billing call
         if worker_app is not None and attach_worker is not None:
             attach_worker(worker_app, settings, backends, engine)
         if backends.kind == "local" and settings.queue_dispatch:
@@ -92,7 +96,7 @@ def create_app(
         generate_unique_id_function=_operation_id,
     )
     problems.install(app)
-    for r in (auth.router, uploads.router, reports.router, analyze.router, health.router):
+    for r in (auth.router, uploads.router, reports.router, analyze.router, billing.router, health.router):
         app.include_router(r)
     if settings.backend == "local":
         app.include_router(uploads.local_router)

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from synthscope.auth import apikeys
 from synthscope.auth.entitlements import tier_for
 from synthscope.auth.tokens import verify
 from synthscope.config import TIER_LIMITS, Tier, TierLimits
@@ -34,7 +35,7 @@ async def get_state(request: Request) -> ApiState:
 
 AppState = Annotated[ApiState, Depends(get_state)]
 
-bearer = HTTPBearer(auto_error=False, description="Token from POST /auth/token")
+bearer = HTTPBearer(auto_error=False, description="Token from POST /auth/token, or an enterprise API key (ssk_...)")
 api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="Trusted backends only")
 
 
@@ -43,16 +44,27 @@ class User:
     sub: str
     user_id: str | None
     tier: Tier
+    org: str | None = None  # set for enterprise API keys; their reports and uploads belong to the organisation
 
     @property
     def limits(self) -> TierLimits:
         return TIER_LIMITS[self.tier]
 
 
-async def current_user(state: AppState, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> User:
-    """The verified caller. The tier comes from the stored entitlement, never from the token."""
+async def current_user(
+    state: AppState, request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> User:
+    """The verified caller. The tier comes from the stored entitlement, never from the token; an API key is an
+    enterprise organisation's (rate-limited per key and per client IP, revocation read on every request)."""
     if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
         raise Unauthorized("send Authorization: Bearer <token> (get one from POST /auth/token)")
+    if apikeys.is_api_key(creds.credentials):
+        if state.key_ip_limiter is not None:  # before verifying, so guessing keys is limited too
+            state.key_ip_limiter.hit(request.client.host if request.client else "unknown")
+        rec = await backend_call(state, apikeys.verify, state.backends.reports, creds.credentials)
+        if state.key_limiter is not None:
+            state.key_limiter.hit(rec["key_id"])
+        return User(sub=f"org:{rec['org']}", user_id=None, tier=Tier.enterprise, org=rec["org"])
     claims = verify(state.settings, creds.credentials)
     tier = await backend_call(state, tier_for, state.backends.reports, claims.user_id) if claims.user_id else Tier.free
     return User(sub=claims.sub, user_id=claims.user_id, tier=tier)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,6 +45,12 @@ class UploadUrlResponse(BaseModel):
 class ReportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     object_name: str = Field(min_length=1, max_length=1024)
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Enterprise: POST the final report here, signed (Synthscope-Timestamp / Synthscope-Signature "
+        "headers, v1 = HMAC-SHA256 over '<t>.<body>'); https and public addresses only",
+    )
 
 
 class ReportAccepted(BaseModel):
@@ -62,3 +68,49 @@ class AnalyzeResponse(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class CheckoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tier: Literal["pro", "enterprise"] = "pro"
+
+
+class CheckoutResponse(BaseModel):
+    checkout_url: str = Field(description="Send the user here (Stripe Checkout)")
+    session_id: str
+    customer_id: str
+
+
+class SubscriptionResponse(BaseModel):
+    tier: Literal["free", "pro", "enterprise"] = Field(description="What requests are served as, now")
+    status: str = Field(description="Stripe's subscription status, or `none`")
+    price_id: str | None = None
+    current_period_end: float | None = Field(default=None, description="Unix time")
+    cancel_at_period_end: bool = False
+
+
+class WebhookAck(BaseModel):
+    received: bool
+    event_id: str
+    handled: bool
+    duplicate: bool = False
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    object_names: list[str] = Field(min_length=1, max_length=100, description="At most 100 uploaded objects")
+    callback_url: str | None = Field(default=None, max_length=2048, description="As in POST /report, for each")
+
+
+class BatchItem(BaseModel):
+    object_name: str
+    task_id: str | None = None
+    status: Literal["queued"] | None = None
+    status_url: str | None = None
+    error: dict[str, Any] | None = Field(default=None, description="A problem (RFC 9457) when this item failed")
+
+
+class BatchAccepted(BaseModel):
+    items: list[BatchItem]
+    queued: int
+    failed: int

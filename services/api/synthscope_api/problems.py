@@ -81,6 +81,8 @@ def install(app: FastAPI) -> None:
         headers = {}
         if isinstance(exc, RateLimited | Unavailable):
             headers["Retry-After"] = str(exc.retry_after_s)
+        if isinstance(exc, RateLimited):
+            headers.update(exc.headers)
         if exc.status == 401:
             headers["WWW-Authenticate"] = "Bearer"
         if exc.status >= 500:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from synthscope.auth.ratelimit import RateLimiter
 from synthscope.backends import Backends
+from synthscope.billing import Billing
 from synthscope.config import Settings
 
 if TYPE_CHECKING:
@@ -21,3 +22,6 @@ class ApiState:
     token_limiter: RateLimiter
     engine: SharedEngine | None = None
     dispatcher: Dispatcher | None = None
+    billing: Billing | None = None
+    key_limiter: RateLimiter | None = None  # per enterprise API key
+    key_ip_limiter: RateLimiter | None = None  # per client IP presenting an API key

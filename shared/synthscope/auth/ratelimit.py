@@ -17,8 +17,9 @@ from synthscope.errors import RateLimited
 
 
 class RateLimiter:
-    def __init__(self, rate: str) -> None:
+    def __init__(self, rate: str, what: str = "anonymous token requests") -> None:
         self.item = parse(rate)
+        self.what = what
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
     def hit(self, key: str) -> None:
@@ -27,4 +28,4 @@ class RateLimiter:
             return
         reset = self.limiter.get_window_stats(self.item, key).reset_time
         retry = max(1, math.ceil(reset - time.time()))
-        raise RateLimited(f"too many anonymous token requests; the limit is {self.item}", retry_after_s=retry)
+        raise RateLimited(f"too many {self.what}; the limit is {self.item}", retry_after_s=retry)

@@ -12,15 +12,28 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
 
+from synthscope import callbacks
 from synthscope.audio.validate import SNIFF_BYTES, check_extension, sniff_bytes
-from synthscope.errors import BadInput, Conflict, Gone, IdempotencyKeyReused, NotFound, Unavailable, UploadTooLarge
+from synthscope.auth import quota
+from synthscope.errors import (
+    BadInput,
+    Conflict,
+    Forbidden,
+    Gone,
+    IdempotencyKeyReused,
+    NotFound,
+    RateLimited,
+    SynthscopeError,
+    Unavailable,
+    UploadTooLarge,
+)
 from synthscope.logs import span_var, trace_var
 from synthscope.reports.redact import redact_report
 from synthscope.reports.schema import Report, Stage, Status
 from synthscope.reports.status import is_terminal
 from synthscope.uploads import owns
 from synthscope_api.deps import AppState, CurrentUser, User, backend_call
-from synthscope_api.models import ReportAccepted, ReportRequest
+from synthscope_api.models import BatchAccepted, BatchItem, BatchRequest, ReportAccepted, ReportRequest
 from synthscope_api.problems import problem_responses
 
 router = APIRouter(tags=["reports"])
@@ -67,54 +80,24 @@ def _admit_object(state: AppState, user: User, object_name: str) -> dict[str, An
     return {"size_bytes": info.size, "format": sniffed.format}
 
 
-@router.post(
-    "/report",
-    name="createReport",
-    status_code=202,
-    response_model=ReportAccepted,
-    responses=problem_responses(400, 401, 404, 409, 410, 413, 415, 422, 503),
-    summary="Queue the analysis of an uploaded file",
-)
-def create_report(
-    body: ReportRequest,
-    user: CurrentUser,
+def _queue_new(
     state: AppState,
-    response: Response,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="Optional; a retry with the same key and body returns the same task (kept 24 h)",
-        ),
-    ] = None,
-) -> ReportAccepted:
-    """202 with the task and its status URL (`Location`). Same Idempotency-Key and body: the same task; same key
-    with another body: 422; same key while the first request is still being handled: 409."""
+    user: User,
+    task_id: str,
+    object_name: str,
+    checked: dict[str, Any],
+    key: str,
+    callback_url: str | None,
+) -> quota.QuotaGrant | None:
+    """Count the report against the tier (429 when over), store it queued and enqueue it; the quota is given back
+    when it could not be stored or queued."""
     reports, queue = state.backends.reports, state.backends.queue
-    if idempotency_key is not None and not _KEY_RE.match(idempotency_key):
-        raise BadInput("Idempotency-Key must be 1-255 visible ASCII characters")
-    checked = _admit_object(state, user, body.object_name)
-    task_id = new_task_id()
-    if idempotency_key is not None:
-        canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        fingerprint = hashlib.sha256(f"POST /report\n{canonical}".encode()).hexdigest()
-        rec = reports.remember_idempotency(user.sub, idempotency_key, fingerprint, task_id, ttl_s=IDEMPOTENCY_TTL_S)
-        if not rec.created:
-            if rec.fingerprint != fingerprint:
-                raise IdempotencyKeyReused("this Idempotency-Key was used with a different request body")
-            existing = reports.get(rec.task_id)
-            if existing is None:
-                raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly")
-            if not is_terminal(existing["status"]):
-                queue.enqueue(rec.task_id, {"task_id": rec.task_id})  # no-op unless a crash lost the first enqueue
-            accepted, headers = _accepted(rec.task_id, existing["status"])
-            response.headers.update(headers)
-            return accepted
+    counted = quota.admit(reports, key, user.tier) if state.settings.quotas_enforced else None
     limits = user.limits
     doc = {
         "task_id": task_id,
         "owner": user.sub,
-        "object_name": body.object_name,
+        "object_name": object_name,
         "status": Status.queued.value,
         "stage": Stage.queued.value,
         "progress": {"windows_done": 0, "windows_total": None, "percent": 0.0},
@@ -124,14 +107,18 @@ def create_report(
         "max_file_bytes": limits.max_file_bytes,
         "max_duration_s": limits.max_duration_s,
         "submitted_tier": user.tier.value,
+        "quota_key": key,
+        "callback_url": callback_url,
         "size_bytes": checked["size_bytes"],
     }
     if not reports.create(doc):
+        quota.give_back(reports, counted)
         raise Conflict("task id collision; retry")
     try:
         queue.enqueue(task_id, {"task_id": task_id}, headers=_task_headers())
     except Exception as exc:
         log.exception("enqueue failed", extra={"task_id": task_id})
+        quota.give_back(reports, counted)
         reports.finish(
             task_id,
             {
@@ -147,10 +134,108 @@ def create_report(
             lease_token=None,
         )
         raise Unavailable("the task queue is unavailable; submit again shortly") from exc
-    log.info("report queued", extra={"task_id": task_id, "object_name": body.object_name, "tier": user.tier.value})
+    log.info("report queued", extra={"task_id": task_id, "object_name": object_name, "tier": user.tier.value})
+    return counted
+
+
+@router.post(
+    "/report",
+    name="createReport",
+    status_code=202,
+    response_model=ReportAccepted,
+    responses=problem_responses(400, 401, 403, 404, 409, 410, 413, 415, 422, 429, 503),
+    summary="Queue the analysis of an uploaded file",
+)
+def create_report(
+    body: ReportRequest,
+    user: CurrentUser,
+    state: AppState,
+    request: Request,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Optional; a retry with the same key and body returns the same task (kept 24 h)",
+        ),
+    ] = None,
+) -> ReportAccepted:
+    """202 with the task and its status URL (`Location`). Same Idempotency-Key and body: the same task; same key
+    with another body: 422; same key while the first request is still being handled: 409. Over the tier's quota or
+    concurrency: 429 with `Retry-After`; `RateLimit-Limit/Remaining/Reset` give the quota left."""
+    reports, queue = state.backends.reports, state.backends.queue
+    if idempotency_key is not None and not _KEY_RE.match(idempotency_key):
+        raise BadInput("Idempotency-Key must be 1-255 visible ASCII characters")
+    checked = _admit_object(state, user, body.object_name)
+    if body.callback_url is not None:
+        if not user.limits.batch_and_webhooks:
+            raise Forbidden(f"callbacks are not part of the {user.tier.value} tier")
+        callbacks.check_url(body.callback_url, local=state.settings.environment == "local")
+    key = quota.quota_key(user.user_id, request.client.host if request.client else "unknown", org=user.org)
+    task_id = new_task_id()
+    if idempotency_key is not None:
+        canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        fingerprint = hashlib.sha256(f"POST /report\n{canonical}".encode()).hexdigest()
+        rec = reports.remember_idempotency(user.sub, idempotency_key, fingerprint, task_id, ttl_s=IDEMPOTENCY_TTL_S)
+        if not rec.created:  # a replay is not a new report: no quota counted
+            if rec.fingerprint != fingerprint:
+                raise IdempotencyKeyReused("this Idempotency-Key was used with a different request body")
+            existing = reports.get(rec.task_id)
+            if existing is None:
+                raise Conflict("a request with this Idempotency-Key is still being processed; retry shortly")
+            if not is_terminal(existing["status"]):
+                queue.enqueue(rec.task_id, {"task_id": rec.task_id})  # no-op unless a crash lost the first enqueue
+            accepted, headers = _accepted(rec.task_id, existing["status"])
+            response.headers.update(headers)
+            return accepted
+    try:
+        counted = _queue_new(state, user, task_id, body.object_name, checked, key, body.callback_url)
+    except RateLimited:
+        if idempotency_key is not None:  # refused: the key must not point at a report that will never exist
+            reports.forget_idempotency(user.sub, idempotency_key, task_id)
+        raise
+    if counted is not None:
+        response.headers.update(counted.headers())
     accepted, headers = _accepted(task_id, Status.queued.value)
     response.headers.update(headers)
     return accepted
+
+
+@router.post(
+    "/reports:batch",
+    name="createReportsBatch",
+    status_code=202,
+    response_model=BatchAccepted,
+    responses=problem_responses(400, 401, 403, 422),
+    summary="Queue up to 100 uploaded files at once (enterprise)",
+)
+def create_reports_batch(
+    body: BatchRequest, user: CurrentUser, state: AppState, request: Request, response: Response
+) -> BatchAccepted:
+    """Each object is admitted and queued on its own, in order: an item that fails (not found, too large, over the
+    concurrency limit, ...) carries its problem and the others are queued. 202 even when some items failed."""
+    if not user.limits.batch_and_webhooks:
+        raise Forbidden(f"batch submission is not part of the {user.tier.value} tier")
+    if body.callback_url is not None:
+        callbacks.check_url(body.callback_url, local=state.settings.environment == "local")
+    key = quota.quota_key(user.user_id, request.client.host if request.client else "unknown", org=user.org)
+    items: list[BatchItem] = []
+    for name in body.object_names:
+        try:
+            checked = _admit_object(state, user, name)
+            task_id = new_task_id()
+            counted = _queue_new(state, user, task_id, name, checked, key, body.callback_url)
+        except SynthscopeError as exc:
+            items.append(BatchItem(object_name=name, error={**exc.problem(), "instance": "/reports:batch"}))
+            continue
+        if counted is not None:
+            response.headers.update(counted.headers())
+        url = f"/report-status/{task_id}"
+        items.append(BatchItem(object_name=name, task_id=task_id, status="queued", status_url=url))
+    response.headers["Retry-After"] = str(POLL_AFTER_S)
+    return BatchAccepted(
+        items=items, queued=sum(1 for i in items if i.task_id), failed=sum(1 for i in items if i.error)
+    )
 
 
 def _etag(body: bytes) -> str:
