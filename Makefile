@@ -3,6 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CHECKOV := $(VENV)/tools/checkov/bin/checkov
 SYSTEM_PACKAGES := libmagic1 espeak-ng
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -26,6 +27,11 @@ test: install
 	$(VENV)/bin/ruff check shared services tests bench
 	$(VENV)/bin/ruff format --check shared services tests bench
 	$(VENV)/bin/mypy
+	# Deployment files, statically (nothing is deployed): Dockerfiles, then Terraform (skips are in the code).
+	$(VENV)/bin/hadolint services/api/Dockerfile services/worker/Dockerfile
+	# checkov pins its own dependencies, so it lives in a venv of its own under .venv/.
+	test -x $(CHECKOV) || { python3 -m venv $(VENV)/tools/checkov && $(VENV)/tools/checkov/bin/pip install -q checkov==3.3.30; }
+	$(CHECKOV) -d infra/terraform --compact --quiet --skip-download
 	$(PY) -m pytest
 
 install: system $(STAMP)

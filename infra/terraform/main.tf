@@ -1,0 +1,196 @@
+locals {
+  upload_bucket  = "${var.name_prefix}-uploads-${var.project_id}"
+  results_bucket = "${var.name_prefix}-results-${var.project_id}"
+  queue_name     = "${var.name_prefix}-reports"
+  repo_id        = var.name_prefix
+  registry       = "${var.region}-docker.pkg.dev/${var.project_id}/${var.name_prefix}"
+  # Exactly the headers the API signs into upload URLs (synthscope.backends.gcp.blobs.SIGNED_UPLOAD_HEADERS).
+  signed_upload_headers = ["Content-Type", "x-goog-content-length-range"]
+}
+
+resource "google_project_service" "apis" {
+  for_each = toset([
+    "run.googleapis.com",
+    "cloudtasks.googleapis.com",
+    "firestore.googleapis.com",
+    "storage.googleapis.com",
+    "artifactregistry.googleapis.com",
+    "secretmanager.googleapis.com",
+    "iamcredentials.googleapis.com",
+    "cloudbuild.googleapis.com",
+  ])
+  service            = each.value
+  disable_on_destroy = false
+}
+
+# --- Cloud Storage -----------------------------------------------------------------------------------
+
+resource "google_storage_bucket" "uploads" {
+  #checkov:skip=CKV_GCP_62:Access logging would log every signed PUT; Cloud Audit Logs cover data access.
+  #checkov:skip=CKV_GCP_78:Uploads are transient (deleted by lifecycle); versioning would keep deleted audio.
+  name                        = local.upload_bucket
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = false
+
+  cors {
+    origin          = var.allowed_origins
+    method          = ["PUT", "OPTIONS"]
+    response_header = local.signed_upload_headers
+    max_age_seconds = 3600
+  }
+
+  lifecycle_rule {
+    condition {
+      age = var.upload_retention_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_storage_bucket" "results" {
+  #checkov:skip=CKV_GCP_62:Results are written only by the worker; Cloud Audit Logs cover data access.
+  #checkov:skip=CKV_GCP_78:Results are regenerable from the report; versioning would only add cost.
+  name                        = local.results_bucket
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = false
+
+  lifecycle_rule {
+    condition {
+      age = var.results_retention_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# --- Firestore -----------------------------------------------------------------------------------------
+
+resource "google_firestore_database" "main" {
+  name                    = "(default)"
+  location_id             = var.region
+  type                    = "FIRESTORE_NATIVE"
+  deletion_policy         = var.deletion_protection ? "ABANDON" : "DELETE"
+  delete_protection_state = var.deletion_protection ? "DELETE_PROTECTION_ENABLED" : "DELETE_PROTECTION_DISABLED"
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_firestore_index" "reports_by_owner" {
+  database   = google_firestore_database.main.name
+  collection = "reports"
+
+  fields {
+    field_path = "owner"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}
+
+# Timelines and results are large maps/arrays: exempt them from indexing (1 MiB / index-entry limits).
+resource "google_firestore_field" "reports_result" {
+  database   = google_firestore_database.main.name
+  collection = "reports"
+  field      = "result"
+  index_config {}
+}
+
+resource "google_firestore_field" "results_result" {
+  database   = google_firestore_database.main.name
+  collection = "results"
+  field      = "result"
+  index_config {}
+}
+
+resource "google_firestore_field" "idempotency_ttl" {
+  database   = google_firestore_database.main.name
+  collection = "idempotency"
+  field      = "expires_at"
+  index_config {}
+  ttl_config {}
+}
+
+# --- Cloud Tasks ---------------------------------------------------------------------------------------
+
+resource "google_cloud_tasks_queue" "reports" {
+  name     = local.queue_name
+  location = var.region
+
+  rate_limits {
+    max_dispatches_per_second = 10
+    max_concurrent_dispatches = 20
+  }
+
+  retry_config {
+    max_attempts       = var.queue_max_attempts
+    min_backoff        = "1s"
+    max_backoff        = "60s"
+    max_doublings      = 5
+    max_retry_duration = "0s"
+  }
+
+  stackdriver_logging_config {
+    sampling_ratio = 1.0
+  }
+
+  depends_on = [google_project_service.apis]
+}
+
+# --- Artifact Registry ---------------------------------------------------------------------------------
+
+resource "google_artifact_registry_repository" "images" {
+  #checkov:skip=CKV_GCP_84:Images hold no secrets or user data; Google-managed encryption is sufficient.
+  repository_id = local.repo_id
+  location      = var.region
+  format        = "DOCKER"
+  description   = "Synthscope API and worker images (pushed by cloudbuild.yaml)."
+
+  depends_on = [google_project_service.apis]
+}
+
+# --- Secret Manager (values are added by hand, see infra/README.md) --------------------------------------
+
+resource "google_secret_manager_secret" "hmac_secret" {
+  secret_id = "${var.name_prefix}-hmac-secret"
+  replication {
+    auto {}
+  }
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_secret_manager_secret" "api_keys" {
+  secret_id = "${var.name_prefix}-api-keys"
+  replication {
+    auto {}
+  }
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_secret_manager_secret" "stripe_api_key" {
+  secret_id = "${var.name_prefix}-stripe-api-key"
+  replication {
+    auto {}
+  }
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_secret_manager_secret" "stripe_webhook_secret" {
+  secret_id = "${var.name_prefix}-stripe-webhook-secret"
+  replication {
+    auto {}
+  }
+  depends_on = [google_project_service.apis]
+}
