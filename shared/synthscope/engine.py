@@ -128,8 +128,11 @@ class Engine:
 
     # -- whole files -----------------------------------------------------------------------------------
 
-    def analyze(self, path: Path, *, progress: ProgressFn | None = None) -> AnalysisResult:
-        """Raises a `BadInput` subclass for input that can never be analysed."""
+    def analyze(self, path: Path, *, progress: ProgressFn | None = None, sha256: str | None = None) -> AnalysisResult:
+        """Raises a `BadInput` subclass for input that can never be analysed.
+
+        `sha256`: the file's digest when the caller already has it (the worker hashes while downloading),
+        so a large upload is not read a second time just to hash it."""
         t_start = time.perf_counter()
         s = self.settings
         self.failed = {}
@@ -202,7 +205,7 @@ class Engine:
             sample_rate=info.sample_rate,
             channels=info.channels,
             format=sniffed.format,
-            sha256=file_sha256(path),
+            sha256=sha256 or file_sha256(path),
             size_bytes=path.stat().st_size,
         )
         total_s = time.perf_counter() - t_start

@@ -51,9 +51,11 @@ class SharedEngine:
         #: What a stored result depends on besides the bytes: the bundle and the window settings.
         self.result_key = f"{engine.bundle.sha256}:w{s.window_s:g}:h{s.effective_hop_s:g}"
 
-    def analyze(self, path: Path, progress: Callable[[int, int | None], None] | None = None) -> AnalysisResult:
+    def analyze(
+        self, path: Path, progress: Callable[[int, int | None], None] | None = None, sha256: str | None = None
+    ) -> AnalysisResult:
         with self.lock:
-            return self.engine.analyze(path, progress=progress)
+            return self.engine.analyze(path, progress=progress, sha256=sha256)
 
 
 def check_duration(path: Path, max_duration_s: float) -> None:
@@ -179,7 +181,9 @@ class Pipeline:
                 stage(Stage.decoding)
                 max_dur = float(doc.get("max_duration_s", self.settings.max_duration_s))
                 check_duration(path, max_dur)
-                result = self.engine.analyze(path, progress=self._progress(task_id, token, stage, self.clock()))
+                result = self.engine.analyze(
+                    path, progress=self._progress(task_id, token, stage, self.clock()), sha256=sha
+                )
                 if result.audio.duration_s > max_dur + 1.0:  # no declared duration in the header: caught here
                     raise AudioTooLong(f"the audio lasts {result.audio.duration_s:.0f} s; the limit is {max_dur:.0f} s")
                 stage(Stage.finalizing)
