@@ -130,6 +130,10 @@ def test_sigkill_mid_analysis_then_restart_completes_exactly_once(deployment: di
         attempts, status = db.execute("SELECT attempts, status FROM reports WHERE task_id = ?", (task_id,)).fetchone()
         cached = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
     assert status == "completed" and attempts == 2 and cached == 1
+    # The report is written before the worker answers the queue, so the task turns `done` a moment later.
+    deadline = time.monotonic() + 30
+    while _task_row(queue_db, task_id)["state"] != "done" and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert _task_row(queue_db, task_id)["state"] == "done"
     assert_one_terminal_log_line(task_id, first, second)
     first_stages = [
