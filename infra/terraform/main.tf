@@ -18,6 +18,10 @@ resource "google_project_service" "apis" {
     "secretmanager.googleapis.com",
     "iamcredentials.googleapis.com",
     "cloudbuild.googleapis.com",
+    "eventarc.googleapis.com",
+    "pubsub.googleapis.com",
+    "logging.googleapis.com",
+    "iam.googleapis.com",
   ])
   service            = each.value
   disable_on_destroy = false

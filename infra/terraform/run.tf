@@ -25,6 +25,13 @@ locals {
     SYNTHSCOPE_API_SYNC_ANALYZE          = "false"
     SYNTHSCOPE_STRIPE_PRICES             = jsonencode(var.stripe_prices)
   })
+  # The upload screen reads these and nothing else (synthscope.config.ScreenSettings): no secret.
+  screen_env = {
+    SYNTHSCOPE_ENVIRONMENT   = var.environment
+    SYNTHSCOPE_GCP_PROJECT   = var.project_id
+    SYNTHSCOPE_UPLOAD_BUCKET = google_storage_bucket.uploads.name
+    SYNTHSCOPE_LOG_LEVEL     = "INFO"
+  }
   # The worker marks a report failed on the queue's last attempt.
   worker_env = merge(local.common_env, {
     SYNTHSCOPE_QUEUE_MAX_ATTEMPTS = tostring(var.queue_max_attempts)

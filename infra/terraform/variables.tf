@@ -169,3 +169,33 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "screen_max_instances" {
+  description = "Maximum instances of the upload screen (one event per upload; each instance takes 40 at once)."
+  type        = number
+  default     = 5
+  validation {
+    condition     = var.screen_max_instances >= 1 && var.screen_max_instances <= 100
+    error_message = "screen_max_instances must be between 1 and 100."
+  }
+}
+
+variable "build_repository" {
+  description = "Cloud Build (2nd gen) repository to trigger on, projects/P/locations/R/connections/C/repositories/N; empty = create the trigger by hand."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.build_repository == "" || can(regex("^projects/[^/]+/locations/[^/]+/connections/[^/]+/repositories/[^/]+$", var.build_repository))
+    error_message = "build_repository must be empty or projects/P/locations/R/connections/C/repositories/N."
+  }
+}
+
+variable "build_branch" {
+  description = "Branch whose pushes run cloudbuild.yaml (the trigger anchors it as ^branch$)."
+  type        = string
+  default     = "main"
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/-]+$", var.build_branch))
+    error_message = "build_branch must be a plain branch name."
+  }
+}

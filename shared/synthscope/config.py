@@ -230,6 +230,23 @@ class Settings(BaseSettings):
         return self.hop_s if self.hop_s is not None else self.window_s
 
 
+class ScreenSettings(BaseSettings):
+    """The upload screen's settings (GCS "object finalized" function): no secrets, no queue, no database.
+
+    It runs as its own Cloud Run service under an account that may only touch the upload bucket, so it must
+    not need `Settings`, which insists on real secrets outside `local`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SYNTHSCOPE_", extra="ignore")
+
+    environment: Literal["local", "staging", "production"] = "local"
+    gcp_project: str | None = None
+    upload_bucket: str = "synthscope-uploads"
+    #: Larger objects are quarantined: no tier accepts them (`TIER_LIMITS`).
+    max_file_bytes: int = TIER_LIMITS[Tier.enterprise].max_file_bytes
+    log_level: str = "INFO"
+
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()

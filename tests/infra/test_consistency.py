@@ -5,14 +5,16 @@
 - secrets come from Secret Manager secrets declared in Terraform, never from plain values;
 - the upload bucket's CORS response headers are exactly the headers the signer makes the client send;
 - the Cloud Tasks dispatch deadline covers the worker's request timeout;
-- image and service names agree between Terraform and cloudbuild.yaml, whose keys stay within the schema.
+- image and service names agree between Terraform and cloudbuild.yaml, whose keys stay within the schema,
+  whose substitutions are declared and documented, and whose images are the Dockerfile's targets;
+- the one Dockerfile: targets api and worker on a slim base, non-root, honouring PORT, CPU torch by default.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import hcl2
@@ -21,14 +23,16 @@ import yaml
 from pydantic import SecretStr
 
 from synthscope.backends.gcp.blobs import GcsBlobStore
-from synthscope.config import Settings
+from synthscope.config import ScreenSettings, Settings
 from tests.fixtures.gcp import storage_client
 from tests.fixtures.v4 import new_service_account
+from tests.infra.hcl import ROOT, TF, documents, unq
+from tests.infra.test_images import DOCKERFILE, Stage, arg_default, chain, dockerfile, effective, stage
 
-ROOT = Path(__file__).resolve().parents[2]
-TF = ROOT / "infra" / "terraform"
 PROJECT = "example-project"
 SHA = "abc1234"
+SERVICES = ("api", "worker")
+CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 
 #: Settings each service reads in gcp mode (synthscope.backends.gcp.factory, the services' startup, billing).
 COMMON_REQUIRED = {
@@ -60,6 +64,7 @@ REQUIRED = {
     },
     "worker": COMMON_REQUIRED | {"queue_max_attempts"},
 }
+READ_OR_CREATE_ROLES = {"roles/storage.objectViewer", "roles/storage.objectCreator"}
 SECRET_FIELDS = {name for name, f in Settings.model_fields.items() if "SecretStr" in repr(f.annotation)}
 
 # Cloud Build's build config schema (cloud.google.com/build/docs/build-config-file-schema).
@@ -78,13 +83,7 @@ OPTION_KEYS = {
 }  # fmt: skip
 
 
-# --- HCL helpers (python-hcl2 keeps string quotes and leaves expressions as "${...}") ---------------------
-
-
-def unq(v: Any) -> Any:
-    if isinstance(v, str) and len(v) >= 2 and v[0] == v[-1] == '"':
-        return v[1:-1]
-    return v
+# --- HCL helpers (tests/infra/hcl.py reads the files) -------------------------------------------------------
 
 
 def clean(v: Any) -> Any:
@@ -99,8 +98,8 @@ def clean(v: Any) -> Any:
 @cache
 def tf() -> dict[str, Any]:
     out: dict[str, Any] = {"resource": {}, "variable": {}, "locals": {}, "output": {}}
-    for path in sorted(TF.glob("*.tf")):
-        doc = clean(hcl2.loads(path.read_text()))
+    for _, raw in documents():
+        doc = clean(raw)
         for block in doc.get("resource", []):
             for rtype, named in block.items():
                 out["resource"].setdefault(rtype, {}).update(named)
@@ -287,6 +286,52 @@ def test_worker_is_private_and_invoked_only_by_the_invoker() -> None:
         assert "${template[0].containers[0].image}" in s["lifecycle"][0]["ignore_changes"]
 
 
+def test_upload_screen_gets_its_settings_and_no_secret() -> None:
+    plain, secrets = service_env("upload_check")
+    assert not secrets, "the upload screen must not read any secret"
+    configured = {field(n) for n in plain}
+    assert configured <= set(ScreenSettings.model_fields), configured - set(ScreenSettings.model_fields)
+    assert {"environment", "gcp_project", "upload_bucket"} <= configured
+    # Its entry point comes with the image, from Cloud Build (the first apply's placeholder image lacks it).
+    ignored = resource("google_cloud_run_v2_service", "upload_check")["lifecycle"][0]["ignore_changes"]
+    assert "${template[0].containers[0].command}" in ignored and "${template[0].containers[0].args}" in ignored
+    deploy = next(s for s in _cloudbuild()["steps"] if s.get("id") == "deploy-upload-check")
+    assert "--command=synthscope-upload-check" in deploy["args"]
+    assert "--args=--host=0.0.0.0" in deploy["args"], "listen on all interfaces inside the container"
+    assert (
+        'synthscope-upload-check = "synthscope_worker.upload_check:main"'
+        in (ROOT / "services/worker/pyproject.toml").read_text()
+    )
+
+
+def test_uploads_reach_the_screen_through_eventarc_and_only_it_may_delete() -> None:
+    screen = resource("google_cloud_run_v2_service", "upload_check")
+    assert screen["ingress"] == "INGRESS_TRAFFIC_INTERNAL_ONLY"
+    trigger = resource("google_eventarc_trigger", "upload_finalized")
+    criteria = {c["attribute"]: c["value"] for c in trigger["matching_criteria"]}
+    assert criteria == {
+        "type": "google.cloud.storage.object.v1.finalized",
+        "bucket": "${google_storage_bucket.uploads.name}",
+    }
+    dest = trigger["destination"][0]["cloud_run_service"][0]
+    assert dest["service"] == "${google_cloud_run_v2_service.upload_check.name}"
+    events_sa = "${google_service_account.events.email}"
+    assert trigger["service_account"] == events_sa
+    invokers = [
+        r["member"]
+        for r in tf()["resource"]["google_cloud_run_v2_service_iam_member"].values()
+        if r["role"] == "roles/run.invoker" and r["name"] == "${google_cloud_run_v2_service.upload_check.name}"
+    ]
+    assert invokers == [f"serviceAccount:{events_sa}"]
+    # Object deletion on the upload bucket (quarantine) is the screen's alone.
+    deleters = {
+        r["member"]
+        for r in tf()["resource"]["google_storage_bucket_iam_member"].values()
+        if r["bucket"] == "${google_storage_bucket.uploads.name}" and r["role"] not in READ_OR_CREATE_ROLES
+    }
+    assert deleters == {"serviceAccount:${google_service_account.screen.email}"}
+
+
 def _cloudbuild() -> dict[str, Any]:
     doc = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
     assert isinstance(doc, dict)
@@ -298,27 +343,80 @@ def _cb_render(s: str, subs: dict[str, str]) -> str:
     return re.sub(r"\$\{?([A-Z_][A-Z0-9_]*)\}?", lambda m: values.get(m.group(1), m.group(0)), s)
 
 
+def _option(args: list[str], flag: str) -> list[str]:
+    """Values of a repeatable `--flag value` / `--flag=value` option."""
+    out = [args[i + 1] for i, a in enumerate(args[:-1]) if a == flag]
+    return out + [a.split("=", 1)[1] for a in args if a.startswith(flag + "=")]
+
+
 def test_image_and_service_names_agree_with_cloudbuild() -> None:
     cb = _cloudbuild()
     subs = cb["substitutions"]
     registry = render(tf()["locals"]["registry"])
     repo = resource("google_artifact_registry_repository", "images")
     assert registry.endswith("/" + render(repo["repository_id"]))
-    names = {svc: render(resource("google_cloud_run_v2_service", svc)["name"]) for svc in ("api", "worker")}
+    names = {svc: render(resource("google_cloud_run_v2_service", svc)["name"]) for svc in SERVICES}
     expected = {f"{registry}/{names[svc]}:{SHA}" for svc in names}
     assert {_cb_render(i, subs) for i in cb["images"]} == expected
-    built, pushed, deployed = set(), set(), {}
+    built: dict[str, str] = {}  # image -> Dockerfile target
+    build_args: dict[str, list[str]] = {}  # target -> --build-arg values
+    pushed, deployed = set(), {}
     for step in cb["steps"]:
         args = [_cb_render(str(a), subs) for a in step.get("args", [])]
         if args[:1] == ["build"]:
-            built.add(args[args.index("-t") + 1])
+            (tag,) = _option(args, "-t")
+            (target,) = _option(args, "--target")
+            assert _option(args, "-f") == ["Dockerfile"], "build from the one Dockerfile at the repository root"
+            assert args[-1] == ".", "the build context must be the repository root"
+            stage(target)  # the target exists in the Dockerfile
+            built[tag] = target
+            build_args[target] = _option(args, "--build-arg")
         elif args[:1] == ["push"]:
             pushed.add(args[1])
         elif args[:2] == ["run", "deploy"]:
             image = next(a.split("=", 1)[1] for a in args if a.startswith("--image="))
             deployed[args[2]] = image
-    assert built == pushed == expected
-    assert deployed == {names[svc]: f"{registry}/{names[svc]}:{SHA}" for svc in names}
+    assert set(built) == pushed == expected
+    assert built == {f"{registry}/{names[svc]}:{SHA}": svc for svc in SERVICES}, "each image is its own target"
+    # The upload screen is the worker image under another command (Terraform's `upload_check` service).
+    screen = render(resource("google_cloud_run_v2_service", "upload_check")["name"])
+    assert render(container("upload_check")["image"]) == render(container("worker")["image"])
+    assert deployed == {names[svc]: f"{registry}/{names[svc]}:{SHA}" for svc in names} | {
+        screen: f"{registry}/{names['worker']}:{SHA}"
+    }
+    # The worker's torch index is a substitution (CPU by default, the Dockerfile's default); the API's is fixed.
+    assert build_args["worker"] == [f"TORCH_INDEX_URL={subs['_WORKER_TORCH_INDEX_URL']}"]
+    assert subs["_WORKER_TORCH_INDEX_URL"] == CPU_TORCH_INDEX == arg_default(_builder_name(), "TORCH_INDEX_URL")
+    assert not any(a.startswith("TORCH_INDEX_URL=") for a in build_args["api"])
+
+
+def test_cloudbuild_substitutions_are_declared_and_documented() -> None:
+    text = (ROOT / "cloudbuild.yaml").read_text()
+    header = re.match(r"(?:#.*\n)+", text)
+    assert header, "cloudbuild.yaml must open with a comment block documenting it"
+    declared = set(_cloudbuild()["substitutions"])
+    used = set(re.findall(r"(?<!\$)\$\{?(_[A-Z0-9_]+)", text))
+    assert used <= declared, f"substitutions used but not declared: {sorted(used - declared)}"
+    assert declared <= used, f"substitutions declared but never used: {sorted(declared - used)}"
+    undocumented = {s for s in declared if not re.search(rf"^#\s+{s}\s", header.group(0), re.M)}
+    assert not undocumented, f"substitutions not documented in the header: {sorted(undocumented)}"
+
+
+def test_cloudbuild_tests_with_the_emulators_and_smoke_tests_with_an_identity_token() -> None:
+    steps = {s["id"]: s for s in _cloudbuild()["steps"]}
+    test = steps["test"]
+    assert test["name"].startswith("gcr.io/google.com/cloudsdktool/google-cloud-cli:emulators")
+    script = "\n".join(str(a) for a in test["args"])
+    assert re.search(r"apt-get install\b.*\bmake\b", script) and "python3-venv" in script
+    assert script.rstrip().endswith("make test") and "set -euo pipefail" in script
+    pins = re.findall(r"\btorch==(\S+)", script)
+    assert pins in ([], [_lock_pin("torch")]), "the test step's torch pin differs from requirements.lock"
+    assert not pins or f"--index-url {CPU_TORCH_INDEX}" in script
+    for svc in SERVICES:
+        assert steps[f"build-{svc}"]["waitFor"] in (["test"], [f"build-{o}" for o in SERVICES if o != svc])
+    smoke = "\n".join(str(a) for a in steps["smoke-test"]["args"])
+    assert "gcloud auth print-identity-token" in smoke and "Authorization: Bearer $$token" in smoke
+    assert "/healthz" in smoke and "/readyz" in smoke
 
 
 def test_cloudbuild_keys_are_within_the_schema() -> None:
@@ -332,18 +430,80 @@ def test_cloudbuild_keys_are_within_the_schema() -> None:
     assert ids[0] == "test" and "smoke-test" in ids
 
 
-@pytest.mark.parametrize("service", ["api", "worker"])
+def _lock_pin(package: str) -> str:
+    m = re.search(rf"^{re.escape(package)}==(\S+)", (ROOT / "requirements.lock").read_text(), re.M)
+    assert m, f"{package} is not pinned in requirements.lock"
+    return m.group(1)
+
+
+def _builder() -> Stage:
+    """The stage that builds the venv (the one that installs torch)."""
+    (builder,) = [s for s in dockerfile()[1] if any("pip install torch" in r for r in s.all("RUN"))]
+    assert builder.name, "the builder stage must be named (the runtime copies from it)"
+    return builder
+
+
+def _builder_name() -> str:
+    name = _builder().name
+    assert name
+    return name
+
+
+def test_one_dockerfile_for_both_images() -> None:
+    assert DOCKERFILE.is_file()
+    stray = [p for d in ("services", "shared", "infra") for p in (ROOT / d).rglob("Dockerfile*")]
+    assert not stray, f"images are built from the root Dockerfile only: {stray}"
+    _, stages = dockerfile()
+    names = [s.name for s in stages]
+    assert len(set(names)) == len(names), "stage names must be unique"
+    external = [s.base for s in stages if s.base not in names]
+    assert external and all(b == "python:3.11-slim" for b in external), external
+    # One builder: torch from TORCH_INDEX_URL (the CPU index by default, the lock's pin), then the lock, then
+    # the packages without deps, checked by importing them.
+    builder = _builder()
+    assert arg_default(_builder_name(), "TORCH_INDEX_URL") == CPU_TORCH_INDEX
+    runs = builder.all("RUN")
+    (torch_run,) = [r for r in runs if "pip install torch" in r]
+    assert f"torch=={_lock_pin('torch')}" in torch_run.split(), "torch pin differs from requirements.lock"
+    assert re.search(r'--index-url\s+"?\$\{?TORCH_INDEX_URL\}?"?', torch_run)
+    assert "pip install -r requirements.lock" in runs[runs.index(torch_run) + 1]
+    (install,) = [r for r in runs if "./shared" in r]
+    assert re.search(r"pip install --no-deps \./shared \./services/api \./services/worker\b", install)
+    assert "python -c" in install and "import" in install
+    assert "shared/ shared/" in builder.all("COPY") and "requirements.lock ./" in builder.all("COPY")
+
+
+@pytest.mark.parametrize("service", SERVICES)
 def test_dockerfile_shape(service: str) -> None:
-    text = (ROOT / "services" / service / "Dockerfile").read_text()
-    stages = re.findall(r"^FROM\s+(\S+)", text, re.M)
-    assert len(stages) >= 2 and all(s == "python:3.11-slim" for s in stages)
-    final = text.rsplit("\nFROM ", 1)[1]
-    assert re.search(r"^USER\s+(?!root|0\b)\S+", final, re.M), "final stage must run as a non-root user"
-    assert "download.pytorch.org/whl/cpu" in text and "torch==2.13.0" in text
-    assert "PORT" in final and f"synthscope-{service}" in final
-    for tool in ("gcc", "build-essential", "g++"):
-        assert tool not in final
-    assert f"COPY services/{service}/" in text and "COPY shared/" in text
+    target = chain(service)
+    builder = _builder()
+    assert builder not in target, "the final image must not be built on the builder stage"
+    assert target[0].base == "python:3.11-slim"
+    assert f"services/{service}/ services/{service}/" in builder.all("COPY")
+    assert stage(service).all("USER") == ["10001"], f"{service}: the target itself must set USER 10001"
+    user = effective(service, "USER")
+    assert user and re.fullmatch(r"(?!root\b|0\b)[\w-]+(:\w+)?", user), "final stage must run as non-root"
+    runs = " ".join(r for s in target for r in s.all("RUN"))
+    assert "--uid 10001" in runs, "the runtime stage creates the uid 10001 user"
+    cmd = effective(service, "CMD")
+    assert cmd and json.loads(cmd) == ["sh", "-c", f'exec synthscope-{service} --host 0.0.0.0 --port "${{PORT:-8080}}"']
+    env = " ".join(e for s in target for e in s.all("ENV"))
+    assert re.search(r"\bPORT=8080\b", env) and "PYTHONUNBUFFERED=1" in env
+    assert effective(service, "EXPOSE") == "8080"
+    # Runtime stages: the venv from the builder, libmagic from apt, nothing to compile with.
+    copies = [c for s in target for c in s.all("COPY")]
+    assert copies == [f"--from={builder.name} /opt/venv /opt/venv"], copies
+    packages = {
+        re.sub(r"=.*", "", w)
+        for m in re.finditer(r"apt-get install ([^&;|]+)", runs)
+        for w in m.group(1).split()
+        if not w.startswith("-")
+    }
+    assert packages == {"libmagic1"}, packages
+    for s in target:
+        for kw, args in s.instructions:
+            for tool in ("gcc", "g++", "build-essential", "clang", "cc"):
+                assert not re.search(rf"(?<![\w-]){re.escape(tool)}(?![\w-])", args), f"{tool} in {kw} {args}"
 
 
 def test_secret_values_are_secretstr() -> None:
@@ -351,3 +511,21 @@ def test_secret_values_are_secretstr() -> None:
     for name in ("hmac_secret", "stripe_api_key", "stripe_webhook_secret"):
         assert name in SECRET_FIELDS
     assert isinstance(Settings().hmac_secret, SecretStr)
+
+
+def test_build_trigger_substitutions_match_cloudbuild() -> None:
+    trigger = resource("google_cloudbuild_trigger", "main")
+    subs = trigger["substitutions"]
+    declared = _cloudbuild()["substitutions"]
+    assert set(subs) <= set(declared), (
+        f"the trigger sets substitutions cloudbuild.yaml lacks: {set(subs) - set(declared)}"
+    )
+    assert subs["_REGION"] == "${var.region}" and subs["_PREFIX"] == "${var.name_prefix}"
+    gpu = re.fullmatch(r'\$\{var\.worker_gpu \? "([^"]+)" : "([^"]+)"\}', subs["_WORKER_TORCH_INDEX_URL"])
+    assert gpu, subs["_WORKER_TORCH_INDEX_URL"]
+    assert gpu.group(2) == declared["_WORKER_TORCH_INDEX_URL"], (
+        "without a GPU the trigger builds what a manual build does"
+    )
+    assert "/cu" in gpu.group(1), "the GPU worker image needs a CUDA torch index"
+    assert trigger["filename"] == "cloudbuild.yaml"
+    assert trigger["service_account"] == "${google_service_account.build.id}"

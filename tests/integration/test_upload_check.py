@@ -1,9 +1,11 @@
-"""The GCS object-finalized CloudEvent function, run by functions-framework as a real process on 127.0.0.1,
-screening objects in the storage emulator: audio stays, non-audio and oversize uploads are quarantined."""
+"""The GCS object-finalized CloudEvent function, started as the container starts it (`synthscope-upload-check`,
+which execs functions-framework) on 127.0.0.1, screening objects in the storage emulator: audio stays,
+non-audio and oversize uploads are quarantined. It gets no secret, no database and no queue, as in production."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 import time
@@ -19,30 +21,25 @@ import pytest
 from synthscope.uploads import new_object_name
 from tests.fixtures.audio import voice_like, write_audio
 from tests.fixtures.gcp import PROJECT, storage_client
-from tests.fixtures.service import free_port, service_env
+from tests.fixtures.service import free_port
 
 BUCKET = "synthscope-uploads"
-SOURCE = Path(__file__).parents[2] / "services/worker/synthscope_worker/upload_check.py"
 
 
 @pytest.fixture(scope="module")
-def function(firestore_emu: Any, gcs_emu: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def function(gcs_emu: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("fn")
     port = free_port()
-    env = service_env(
-        root,
-        root,
-        SYNTHSCOPE_BACKEND="gcp",
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNTHSCOPE_")}
+    env.update(
+        SYNTHSCOPE_ENVIRONMENT="production",  # no secret is needed even outside local
         SYNTHSCOPE_GCP_PROJECT=PROJECT,
         SYNTHSCOPE_UPLOAD_BUCKET=BUCKET,
         SYNTHSCOPE_MAX_FILE_BYTES="200000",
-        SYNTHSCOPE_TASKS_EMULATOR_HOST="127.0.0.1:9",  # never called here
-        FIRESTORE_EMULATOR_HOST=firestore_emu.host,
         STORAGE_EMULATOR_HOST=gcs_emu.url,
+        PORT=str(port),
     )
-    exe = Path(sys.executable).parent / "functions-framework"
-    cmd = [str(exe), "--target=on_upload_finalized", f"--source={SOURCE}", "--signature-type=cloudevent"]
-    cmd += ["--host=127.0.0.1", f"--port={port}"]
+    cmd = [str(Path(sys.executable).parent / "synthscope-upload-check"), "--host=127.0.0.1"]
     log = (root / "fn.log").open("wb")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"

@@ -38,6 +38,11 @@ def _tasks_client(settings: Settings) -> tasks_v2.CloudTasksClient:
     return tasks_v2.CloudTasksClient()
 
 
+def build_upload_store(project: str, bucket: str) -> GcsBlobStore:
+    """Only the upload bucket (no signing): what the upload screen needs and is allowed to touch."""
+    return GcsBlobStore(_storage_client(project), bucket)
+
+
 def build_gcp(settings: Settings) -> Backends:
     if not settings.gcp_project:
         raise ValueError("SYNTHSCOPE_GCP_PROJECT is required with SYNTHSCOPE_BACKEND=gcp")
