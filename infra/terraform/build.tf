@@ -1,6 +1,6 @@
 # Cloud Build's identity for cloudbuild.yaml: push to this repository, deploy new revisions of the three
-# services (running as their own accounts), write build logs. Everything is bound on the resource except
-# logging, which has no resource-level binding.
+# services (running as their own accounts), write build logs, read the API keys for the end-to-end check.
+# Everything is bound on the resource except logging, which has no resource-level binding.
 
 resource "google_service_account" "build" {
   account_id   = "${var.name_prefix}-build"
@@ -44,6 +44,13 @@ resource "google_service_account_iam_member" "build_acts_as" {
   member             = "serviceAccount:${google_service_account.build.email}"
 }
 
+# The last build step submits one real report as a trusted backend: it reads the API keys.
+resource "google_secret_manager_secret_iam_member" "build_reads_api_keys" {
+  secret_id = google_secret_manager_secret.api_keys.secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.build.email}"
+}
+
 # The trigger itself, once the repository is connected to Cloud Build (a manual, browser-based step; see
 # infra/README.md). Leave build_repository empty to create the trigger by hand instead.
 resource "google_cloudbuild_trigger" "main" {
@@ -73,5 +80,6 @@ resource "google_cloudbuild_trigger" "main" {
     google_artifact_registry_repository_iam_member.build_pushes,
     google_cloud_run_v2_service_iam_member.build_deploys,
     google_service_account_iam_member.build_acts_as,
+    google_secret_manager_secret_iam_member.build_reads_api_keys,
   ]
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx
 import numpy as np
 import pytest
+import yaml
 from pydantic import SecretStr
 
 from synthscope.auth.keys import subkey
@@ -27,7 +29,7 @@ from synthscope.config import Settings
 from synthscope.reports.schema import Report
 from synthscope.uploads import owner_prefix
 from tests.fixtures.audio import espeak, voice_like, write_audio
-from tests.fixtures.service import TEST_SECRET, Server, fake_mp3, free_port, service_env
+from tests.fixtures.service import API_KEY, TEST_SECRET, Server, fake_mp3, free_port, service_env
 
 pytestmark = pytest.mark.slow
 
@@ -399,3 +401,26 @@ def test_submit_many_files_with_an_enterprise_key_uses_one_batch(
     assert lines[0]["result"]["detectors"] and lines[2]["result"]["detectors"]  # enterprise: the full report
     assert lines[1]["error"]["type"].endswith("unsupported-media-type")
     assert server.logs().count("POST /reports:batch 202") == 1
+
+
+def test_cloudbuild_end_to_end_step_passes_against_this_server(server: Server, tmp_path: Path) -> None:
+    """The `e2e-report` step of cloudbuild.yaml, the script as Cloud Build runs it (`$$` -> `$`, the secret as
+    env, /workspace holding the URL the smoke test found), against this server instead of the deployed one."""
+    steps = yaml.safe_load((Path(__file__).parents[2] / "cloudbuild.yaml").read_text())["steps"]
+    step = next(s for s in steps if s["id"] == "e2e-report")
+    assert step["entrypoint"] == "bash" and step["secretEnv"] == ["API_KEYS"]
+    script = step["args"][1].replace("$$", "$").replace("/workspace", str(tmp_path))
+    (tmp_path / "api_url").write_text(server.url + "\n")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SYNTHSCOPE_")},
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",  # `python`, `synthscope` as in the image
+        "API_KEYS": json.dumps([API_KEY, "another-key"]),
+    }
+    r = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    line = json.loads(r.stdout.splitlines()[-1])
+    assert line["task_id"].startswith("rep_") and line["file"] == "/tmp/smoke.wav"
+    assert line["result"]["verdict"] in ("ai", "human", "mixed", "uncertain"), line["result"]
+    # A wrong key is refused, and the step fails (set -e): a broken deploy cannot pass it.
+    env["API_KEYS"] = json.dumps(["not-a-key"])
+    assert subprocess.run(["bash", "-c", script], env=env, capture_output=True, timeout=120).returncode != 0

@@ -529,3 +529,22 @@ def test_build_trigger_substitutions_match_cloudbuild() -> None:
     assert "/cu" in gpu.group(1), "the GPU worker image needs a CUDA torch index"
     assert trigger["filename"] == "cloudbuild.yaml"
     assert trigger["service_account"] == "${google_service_account.build.id}"
+
+
+def test_build_secrets_exist_and_the_build_account_may_read_them() -> None:
+    cb = _cloudbuild()
+    used = {step_env for step in cb["steps"] for step_env in step.get("secretEnv", [])}
+    available = {s["env"]: s["versionName"] for s in cb["availableSecrets"]["secretManager"]}
+    assert used == set(available), "every secretEnv must be in availableSecrets, and nothing more"
+    prefix = var_default("name_prefix")
+    readable = {
+        render(resource("google_secret_manager_secret", m.group(1))["secret_id"])
+        for r in tf()["resource"]["google_secret_manager_secret_iam_member"].values()
+        if r["member"] == "serviceAccount:${google_service_account.build.email}"
+        and (m := re.fullmatch(r"\$\{google_secret_manager_secret\.(\w+)\.secret_id\}", r["secret_id"]))
+    }
+    for version in available.values():
+        name = _cb_render(version, cb["substitutions"])
+        m = re.fullmatch(rf"projects/{PROJECT}/secrets/({prefix}-[a-z-]+)/versions/latest", name)
+        assert m, name
+        assert m.group(1) in readable, f"the build account cannot read {m.group(1)}"
