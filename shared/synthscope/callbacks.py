@@ -6,6 +6,8 @@ where the key is the organisation's callback secret (`synthscope keys callback-s
 recompute the MAC over the exact body bytes, compare in constant time, and refuse timestamps older than 5 min.
 URLs must be https and resolve only to public addresses outside `local` mode (checked at submission and again
 before each delivery, so a DNS change cannot point a callback at an internal service).
+Delivery is at-least-once (the worker sends it again when it cannot tell whether a crash cut it short), so
+receivers de-duplicate by `task_id`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 import logging
 import socket
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +29,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 from synthscope.auth.keys import subkey
 from synthscope.config import Settings
 from synthscope.errors import RequestError
+from synthscope.ports import CallbackState
 
 log = logging.getLogger("synthscope.callbacks")
 
@@ -94,12 +98,24 @@ def verify(key: bytes, body: bytes, headers: Any, *, now: float | None = None, t
     return hmac.compare_digest(expected, sig)
 
 
-def deliver(settings: Settings, url: str, owner: str, payload: dict[str, Any]) -> bool:
-    """POST the signed payload; retried with exponential backoff on network errors, 429 and 5xx. True when a
-    2xx/4xx answer ended it (a 4xx is the receiver's verdict, not retried)."""
+@dataclass(frozen=True)
+class Delivery:
+    """How a callback ended. delivered: a 2xx; rejected: the receiver's non-retryable verdict (4xx, or a 3xx:
+    redirects are not followed); gave_up: retries exhausted on 5xx/429/network errors, or the URL is no longer
+    allowed. `status` is the receiver's final HTTP status (delivered, rejected)."""
+
+    state: CallbackState
+    detail: str
+    status: int | None = None
+
+
+def deliver(settings: Settings, url: str, owner: str, payload: dict[str, Any]) -> Delivery:
+    """POST the signed payload; retried with exponential backoff on network errors, 429 and 5xx. Returns once the
+    outcome is definitive: a 2xx (delivered), another status (rejected: not retried), or retries exhausted."""
     body = json.dumps(payload, separators=(",", ":")).encode()
     key = callback_key(settings, owner)
     local = settings.environment == "local"
+    tries = 0
 
     @retry(
         stop=stop_after_attempt(settings.callback_attempts),
@@ -108,6 +124,8 @@ def deliver(settings: Settings, url: str, owner: str, payload: dict[str, Any]) -
         reraise=True,
     )
     def attempt() -> int:
+        nonlocal tries
+        tries += 1
         check_url(url, local=local)  # again: DNS may have changed since submission
         headers = {"Content-Type": "application/json", **sign(key, body)}  # a fresh timestamp per attempt
         r = httpx.post(url, content=body, headers=headers, timeout=10.0, follow_redirects=False, trust_env=False)
@@ -118,7 +136,11 @@ def deliver(settings: Settings, url: str, owner: str, payload: dict[str, Any]) -
     try:
         status = attempt()
     except (RetryableDelivery, httpx.TransportError, BadCallbackUrl) as exc:
-        log.warning("callback delivery gave up", extra={"url": url, "error": str(exc)})
-        return False
-    log.info("callback delivered", extra={"url": url, "status": status})
-    return 200 <= status < 300
+        detail = f"{type(exc).__name__} after {tries} attempt(s): {exc}"
+        log.warning("callback delivery gave up", extra={"url": url, "error": detail})
+        return Delivery("gave_up", detail)
+    if 200 <= status < 300:
+        log.info("callback delivered", extra={"url": url, "status": status})
+        return Delivery("delivered", f"HTTP {status}", status)
+    log.warning("callback rejected by the receiver", extra={"url": url, "status": status})
+    return Delivery("rejected", f"HTTP {status}", status)

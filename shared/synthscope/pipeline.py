@@ -7,7 +7,10 @@ delivery of the same task:
 - the terminal write is conditional on still holding the lease, so a late,
   superseded attempt can never overwrite or duplicate a result;
 - permanently bad input ends as a `failed` report and a 2xx (no retry storm);
-  anything else is transient: the lease is released and the queue retries.
+  anything else is transient: the lease is released and the queue retries;
+- a report with a `callback_url` is answered to the queue only after its callback
+  got a definitive answer and that was recorded (`mark_callback`); a redelivery of a
+  finished report whose callback is unrecorded sends it (at-least-once callbacks).
 The same bytes analysed with the same bundle and window settings reuse the stored
 result (content-hash de-duplication).
 """
@@ -35,6 +38,7 @@ from synthscope.reports.schema import Stage, Status
 from synthscope.reports.status import eta_seconds
 
 if TYPE_CHECKING:
+    from synthscope.callbacks import Delivery
     from synthscope.engine import Engine
     from synthscope.reports.schema import AnalysisResult
 
@@ -104,47 +108,66 @@ class Pipeline:
         self.reports = reports
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.clock = clock
-        self.callback_threads: list[threading.Thread] = []  # tests join them
 
     def process(self, task_id: str, *, final_attempt: bool = False) -> Outcome:
-        with bound(task_id=task_id), self.engine.lock:
-            claim = self.reports.claim(task_id, worker_id=self.worker_id, lease_s=self.settings.lease_s)
-            if claim.outcome == "missing":
-                log.warning("no such report; dropping the task")
-                return Outcome("missing", task_id)
-            if claim.outcome == "finished":
-                log.info("duplicate delivery of a finished report: no-op", extra={"status": claim.report["status"]})  # type: ignore[index]
-                return Outcome("duplicate", task_id)
-            if claim.outcome == "busy":
-                log.info("another attempt holds the lease; retry later")
-                return Outcome("busy", task_id)
-            assert claim.report is not None and claim.lease_token is not None
-            attempt = claim.report.get("attempts", 1)
-            with bound(attempt=attempt):
-                outcome = self._run(task_id, claim.report, claim.lease_token, final_attempt)
-            if outcome.kind in ("completed", "failed") and claim.report.get("callback_url"):
-                self._notify(task_id)
+        with bound(task_id=task_id):
+            with self.engine.lock:
+                outcome, report = self._process_locked(task_id, final_attempt)
+            # The callback goes out before the delivery is answered (so a crash cannot lose it) but outside the
+            # engine lock (its retries must not hold up other analyses).
+            if report is not None:
+                delivery = self._notify(task_id, report)
+                if outcome.kind == "duplicate" and delivery is not None:
+                    outcome = Outcome("duplicate", task_id, f"callback {delivery.state}")
             return outcome
 
-    def _notify(self, task_id: str) -> None:
-        """Send the final report to its callback_url from a thread: retries must not hold the engine."""
+    def _process_locked(self, task_id: str, final_attempt: bool) -> tuple[Outcome, dict[str, Any] | None]:
+        """The outcome, and the finished report when its callback is still to be sent."""
+        claim = self.reports.claim(task_id, worker_id=self.worker_id, lease_s=self.settings.lease_s)
+        if claim.outcome == "missing":
+            log.warning("no such report; dropping the task")
+            return Outcome("missing", task_id), None
+        if claim.outcome == "finished":
+            assert claim.report is not None
+            if claim.report.get("callback_url") and not claim.report.get("callback"):
+                # the attempt that finished it died before its callback got an answer: send it now
+                log.info("duplicate delivery of a finished report whose callback is unrecorded: sending it")
+                return Outcome("duplicate", task_id), claim.report
+            log.info("duplicate delivery of a finished report: no-op", extra={"status": claim.report["status"]})
+            return Outcome("duplicate", task_id), None
+        if claim.outcome == "busy":
+            log.info("another attempt holds the lease; retry later")
+            return Outcome("busy", task_id), None
+        assert claim.report is not None and claim.lease_token is not None
+        attempt = claim.report.get("attempts", 1)
+        with bound(attempt=attempt):
+            outcome = self._run(task_id, claim.report, claim.lease_token, final_attempt)
+        if outcome.kind in ("completed", "failed") and claim.report.get("callback_url"):
+            return outcome, claim.report
+        return outcome, None
+
+    def _notify(self, task_id: str, report: dict[str, Any]) -> Delivery | None:
+        """POST the finished report to its callback_url until a definitive answer, then record how it ended.
+
+        Until `mark_callback` has run, a redelivery of the task sends the callback again (at-least-once): a
+        crash here loses nothing. A callback that gives up is recorded and logged; the task is still done."""
         from synthscope import callbacks
         from synthscope.reports.redact import redact_report
         from synthscope.reports.schema import Report
 
         doc = self.reports.get(task_id)
-        if doc is None:
-            return
+        if doc is None or doc.get("callback"):
+            return None
         view = redact_report(doc, doc.get("submitted_tier", "free"))
         payload = {k: view.get(k) for k in Report.model_fields}
-        thread = threading.Thread(
-            target=callbacks.deliver,
-            args=(self.settings, doc["callback_url"], doc.get("owner", ""), payload),
-            name=f"callback-{task_id}",
-            daemon=True,
-        )
-        thread.start()
-        self.callback_threads.append(thread)
+        try:
+            delivery = callbacks.deliver(self.settings, report["callback_url"], doc.get("owner", ""), payload)
+            self.reports.mark_callback(task_id, delivery.state, delivery.detail)
+        except Exception as exc:  # unexpected: left unrecorded, so the queue's retry sends the callback again
+            log.exception("callback step failed; the delivery will be retried")
+            raise Transient(f"callback step failed: {exc}") from exc
+        log.info("callback recorded", extra={"callback_state": delivery.state, "callback_detail": delivery.detail})
+        return delivery
 
     # -- one claimed attempt ---------------------------------------------------------------------------
 

@@ -83,6 +83,10 @@ class Claim:
     lease_token: str | None = None
 
 
+#: How a report callback ended: a 2xx; the receiver's non-retryable answer (4xx); retries exhausted.
+CallbackState = Literal["delivered", "rejected", "gave_up"]
+
+
 @dataclass(frozen=True)
 class IdempotencyRecord:
     key: str
@@ -124,6 +128,12 @@ class ReportStore(Protocol):
     ) -> bool:
         """Write a terminal state once. With a token, only while that lease is held; without one, only when the
         report is not finished yet. `cache_key` (audio sha256, bundle sha256) also stores the result for reuse."""
+        ...
+
+    def mark_callback(self, task_id: str, state: CallbackState, detail: str) -> None:
+        """Record how the report's callback ended: `callback = {"state", "at", "detail"}` on the report (the report's
+        own fields and `updated_at` are untouched). No-op when there is no such report. While a finished report
+        with a `callback_url` has no record, a redelivery of its task sends the callback again."""
         ...
 
     def cached_result(self, audio_sha256: str, bundle_sha256: str) -> dict[str, Any] | None: ...

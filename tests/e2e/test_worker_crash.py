@@ -21,7 +21,7 @@ import pytest
 
 from synthscope.client import ApiClient
 from tests.fixtures.audio import voice_like, write_audio
-from tests.fixtures.service import WORKER_SECRET, Server, free_port, service_env
+from tests.fixtures.service import WORKER_SECRET, Server, WorkerPool, free_port, local_split, service_env
 
 pytestmark = pytest.mark.slow
 
@@ -46,28 +46,8 @@ def deployment(tiny_bundle: Path, tmp_path: Path) -> Iterator[dict[str, Any]]:
         "SYNTHSCOPE_API_SYNC_ANALYZE": "false",
     }
     env = service_env(tmp_path / "data", tiny_bundle, **common)
-    api = Server(
-        ["-m", "synthscope_api.local", "--no-worker", "--port", str(api_port)], env, tmp_path / "api.log", api_port
-    )
-    workers: list[Server] = []
-
-    def new_worker() -> Server:
-        w = Server(
-            ["-m", "synthscope_worker.app", "--port", str(worker_port)],
-            env,
-            tmp_path / f"worker{len(workers) + 1}.log",
-            worker_port,
-        )
-        workers.append(w)
-        return w.start()
-
-    api.start()
-    try:
-        yield {"api": api, "new_worker": new_worker, "workers": workers, "data": tmp_path / "data"}
-    finally:
-        for w in workers:
-            w.stop()
-        api.stop()
+    with local_split(env, tmp_path, api_port, worker_port) as (api, pool):
+        yield {"api": api, "new_worker": pool.new, "workers": pool.started, "data": tmp_path / "data"}
 
 
 def json_lines(server: Server) -> list[dict[str, Any]]:
@@ -186,25 +166,12 @@ def gcp_deployment(
     with gcp_service(
         firestore_emu, gcs_emu, tasks_emu, tmp_path, tiny_bundle, extra_env=common, start_worker=False
     ) as api:
-        worker_url = api.env["SYNTHSCOPE_WORKER_URL"]
-        port = int(worker_url.rsplit(":", 1)[1])
-        workers: list[Server] = []
-
-        def new_worker() -> Server:
-            w = Server(
-                ["-m", "synthscope_worker.app", "--port", str(port)],
-                api.env,
-                tmp_path / f"worker{len(workers) + 1}.log",
-                port,
-            )
-            workers.append(w)
-            return w.start()
-
+        port = int(api.env["SYNTHSCOPE_WORKER_URL"].rsplit(":", 1)[1])
+        pool = WorkerPool(api.env, tmp_path, port)
         try:
-            yield {"api": api, "new_worker": new_worker, "tasks": tasks_emu, "firestore": firestore_emu}
+            yield {"api": api, "new_worker": pool.new, "tasks": tasks_emu, "firestore": firestore_emu}
         finally:
-            for w in workers:
-                w.stop()
+            pool.stop()
 
 
 def _dispatches(tasks_emu: Any, queue: str) -> int:

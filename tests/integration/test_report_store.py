@@ -124,6 +124,31 @@ def test_finish_writes_once_and_fills_the_result_cache(store: ReportStore) -> No
         store.finish("rep_1", {"status": "processing"}, lease_token=None)
 
 
+def test_callback_end_is_recorded_beside_the_finished_report(store: ReportStore, clock: Clock) -> None:
+    new(store)
+    c = store.claim("rep_1", worker_id="w1", lease_s=60)
+    assert store.finish("rep_1", {"status": "completed", "result": {"x": 1}}, lease_token=c.lease_token)
+    finished = store.claim("rep_1", worker_id="w2", lease_s=60)
+    assert finished.outcome == "finished" and finished.report is not None and "callback" not in finished.report
+    before = store.get("rep_1")
+    assert before is not None
+    clock.t += 5
+    store.mark_callback("rep_1", "gave_up", "RetryableDelivery after 5 attempt(s): callback answered 503")
+    clock.t += 5
+    store.mark_callback("rep_1", "delivered", "HTTP 200")  # a later redelivery's outcome replaces it
+    doc = store.get("rep_1")
+    assert doc is not None
+    assert doc["callback"] == {"state": "delivered", "at": "1970-01-12T13:46:50.000Z", "detail": "HTTP 200"}
+    # nothing else changed: status, result, attempts, updated_at (the report as its owner sees it)
+    assert {k: v for k, v in doc.items() if k != "callback"} == before
+    # what a redelivery sees: the finished report with its callback record
+    again = store.claim("rep_1", worker_id="w3", lease_s=60)
+    assert again.outcome == "finished" and again.report is not None
+    assert again.report["callback"]["state"] == "delivered"
+    store.mark_callback("rep_missing", "rejected", "HTTP 410")  # no such report: nothing happens
+    assert store.get("rep_missing") is None
+
+
 def test_dead_letter_can_fail_a_queued_report(store: ReportStore) -> None:
     new(store)
     assert store.finish("rep_1", {"status": "failed", "error": {"title": "x"}}, lease_token=None)

@@ -49,7 +49,8 @@ class ReportRequest(BaseModel):
         default=None,
         max_length=2048,
         description="Enterprise: POST the final report here, signed (Synthscope-Timestamp / Synthscope-Signature "
-        "headers, v1 = HMAC-SHA256 over '<t>.<body>'); https and public addresses only",
+        "headers, v1 = HMAC-SHA256 over '<t>.<body>'); https and public addresses only. Sent at least once: "
+        "de-duplicate by task_id",
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from synthscope.ports import Claim, IdempotencyRecord
+from synthscope.ports import CallbackState, Claim, IdempotencyRecord
 from synthscope.reports.status import check_transition, claimable, is_terminal
 
 #: Timelines whose JSON is longer than this spill to the results bucket (a 6 h report is ~1.1 MB).
@@ -276,6 +276,13 @@ class FirestoreReportStore:
             return True
 
         return bool(self._tx(body))
+
+    def mark_callback(self, task_id: str, state: CallbackState, detail: str) -> None:
+        record = {"state": state, "at": iso(self.clock()), "detail": detail}
+        try:
+            self.reports.document(task_id).update({"callback": record})  # one field: no transaction needed
+        except gexc.NotFound:
+            return
 
     # -- de-duplicated results -------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from synthscope.backends.local.sqlite import Database
-from synthscope.ports import Claim, IdempotencyRecord
+from synthscope.ports import CallbackState, Claim, IdempotencyRecord
 from synthscope.reports.status import check_transition, claimable, is_terminal
 
 SCHEMA = """
@@ -189,6 +189,16 @@ class SqliteReportStore:
                     (cache_key[0], cache_key[1], json.dumps(fields["result"]), now),
                 )
             return True
+
+    def mark_callback(self, task_id: str, state: CallbackState, detail: str) -> None:
+        record = {"state": state, "at": iso(self.clock()), "detail": detail}
+        with self.db.write() as c:
+            row = c.execute("SELECT doc FROM reports WHERE task_id = ?", (task_id,)).fetchone()
+            if row is None:
+                return
+            doc = json.loads(row["doc"])
+            doc["callback"] = record
+            c.execute("UPDATE reports SET doc = ? WHERE task_id = ?", (json.dumps(doc), task_id))
 
     @staticmethod
     def _doc(row: Any) -> dict[str, Any]:
