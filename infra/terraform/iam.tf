@@ -17,12 +17,16 @@ resource "google_service_account" "invoker" {
 
 # --- API ---------------------------------------------------------------------------------------------
 
-resource "google_project_iam_member" "api_enqueuer" {
-  project = var.project_id
-  role    = "roles/cloudtasks.enqueuer"
-  member  = "serviceAccount:${google_service_account.api.email}"
+# On the queue itself: create tasks, and read the queue (GET /readyz pings it).
+resource "google_cloud_tasks_queue_iam_member" "api_queue" {
+  for_each = toset(["roles/cloudtasks.enqueuer", "roles/cloudtasks.viewer"])
+  name     = google_cloud_tasks_queue.reports.name
+  location = google_cloud_tasks_queue.reports.location
+  role     = each.value
+  member   = "serviceAccount:${google_service_account.api.email}"
 }
 
+# Firestore has no per-database IAM binding resource: datastore.user is granted on the project.
 resource "google_project_iam_member" "api_datastore" {
   project = var.project_id
   role    = "roles/datastore.user"

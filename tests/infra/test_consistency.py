@@ -548,3 +548,23 @@ def test_build_secrets_exist_and_the_build_account_may_read_them() -> None:
         m = re.fullmatch(rf"projects/{PROJECT}/secrets/({prefix}-[a-z-]+)/versions/latest", name)
         assert m, name
         assert m.group(1) in readable, f"the build account cannot read {m.group(1)}"
+
+
+#: The only project-level grants, each because no narrower binding exists for it.
+PROJECT_ROLES = {
+    ("roles/datastore.user", "serviceAccount:${google_service_account.api.email}"),  # no per-database binding
+    ("roles/datastore.user", "serviceAccount:${google_service_account.worker.email}"),
+    ("roles/eventarc.eventReceiver", "serviceAccount:${google_service_account.events.email}"),  # Eventarc's rule
+    ("roles/pubsub.publisher", "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"),
+    ("roles/logging.logWriter", "serviceAccount:${google_service_account.build.email}"),  # build logs
+}
+
+
+def test_project_level_roles_are_only_those_without_a_narrower_binding() -> None:
+    granted = {(r["role"], r["member"]) for r in tf()["resource"]["google_project_iam_member"].values()}
+    assert granted == PROJECT_ROLES, f"unexpected project-level grants: {granted - PROJECT_ROLES}"
+    for kind in ("google_project_iam_binding", "google_project_iam_policy"):
+        assert kind not in tf()["resource"], f"{kind} replaces grants made outside Terraform"
+    queue_roles = {r["member"]: r for r in tf()["resource"]["google_cloud_tasks_queue_iam_member"].values()}
+    api = queue_roles["serviceAccount:${google_service_account.api.email}"]
+    assert api["name"] == "${google_cloud_tasks_queue.reports.name}"
