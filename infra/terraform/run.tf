@@ -35,6 +35,7 @@ locals {
   # The worker marks a report failed on the queue's last attempt.
   worker_env = merge(local.common_env, {
     SYNTHSCOPE_QUEUE_MAX_ATTEMPTS = tostring(var.queue_max_attempts)
+    SYNTHSCOPE_LEASE_S            = tostring(var.worker_lease_s)
   })
 }
 

@@ -199,3 +199,13 @@ variable "build_branch" {
     error_message = "build_branch must be a plain branch name."
   }
 }
+
+variable "worker_lease_s" {
+  description = "Seconds a crashed attempt keeps its report before a retry may take it over (SYNTHSCOPE_LEASE_S; renewed by progress while alive). The queue's first retry waits 15 s longer."
+  type        = number
+  default     = 60
+  validation {
+    condition     = var.worker_lease_s >= 10 && var.worker_lease_s <= 300
+    error_message = "worker_lease_s must be between 10 and 300 seconds."
+  }
+}

@@ -130,6 +130,12 @@ class ReportStore(Protocol):
         report is not finished yet. `cache_key` (audio sha256, bundle sha256) also stores the result for reuse."""
         ...
 
+    def fail_abandoned(self, task_id: str, *, max_attempts: int, fields: dict[str, Any]) -> bool:
+        """Write the terminal `fields` (a failure) and clear the lease, atomically, only while the report is
+        `processing`, was claimed at least `max_attempts` times and its lease has run out: every attempt the queue
+        allows was claimed and abandoned (the worker died each time). False, and no change, otherwise."""
+        ...
+
     def mark_callback(self, task_id: str, state: CallbackState, detail: str) -> None:
         """Record how the report's callback ended: `callback = {"state", "at", "detail"}` on the report (the report's
         own fields and `updated_at` are untouched). No-op when there is no such report. While a finished report

@@ -568,3 +568,17 @@ def test_project_level_roles_are_only_those_without_a_narrower_binding() -> None
     queue_roles = {r["member"]: r for r in tf()["resource"]["google_cloud_tasks_queue_iam_member"].values()}
     api = queue_roles["serviceAccount:${google_service_account.api.email}"]
     assert api["name"] == "${google_cloud_tasks_queue.reports.name}"
+
+
+def test_the_first_retry_comes_after_a_crashed_attempts_lease() -> None:
+    """A retry that finds the dead attempt's lease still live answers 503 and spends an attempt for nothing; the
+    queue must wait out the worker's lease before its first retry."""
+    retry = resource("google_cloud_tasks_queue", "reports")["retry_config"][0]
+    m = re.fullmatch(r"\$\{var\.worker_lease_s \+ (\d+)\}s", retry["min_backoff"])
+    assert m and int(m.group(1)) >= 5, f"min_backoff must be the worker's lease plus a margin: {retry['min_backoff']}"
+    assert re.search(r"SYNTHSCOPE_LEASE_S\s*=\s*tostring\(var\.worker_lease_s\)", tf()["locals"]["worker_env"])
+    assert "SYNTHSCOPE_LEASE_S" in service_env("worker")[0]
+    assert var_default("worker_lease_s") == Settings.model_fields["lease_s"].default
+    assert retry["max_attempts"] == "${var.queue_max_attempts}"
+    for svc in ("api", "worker"):
+        assert "SYNTHSCOPE_QUEUE_MAX_ATTEMPTS" in service_env(svc)[0], f"{svc} must know the queue's last attempt"

@@ -243,6 +243,57 @@ def test_status_etag_retry_after_redaction_and_owner(app_client: TestClient, wav
     assert len(pro.result.timeline) == pro.result.summary.windows > 3 and pro.result.detectors
 
 
+def test_a_report_abandoned_on_every_attempt_fails_when_polled(
+    tmp_path: Path, wav: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed on every delivery (Cloud Tasks has no dead-letter hook): the poll after the last lease ran
+    out turns the report into an honest failure; until then, and below the attempt limit, the poll writes nothing."""
+    with TestClient(create_app(make_settings(tmp_path, None, queue_max_attempts=3))) as c:
+        reports = c.app.state.api.backends.reports  # type: ignore[attr-defined]
+        now = [1_000_000.0]
+        monkeypatch.setattr(reports, "clock", lambda: now[0])
+        auth = token(c)
+        task = c.post("/report", json={"object_name": upload(c, auth, wav)}, headers=auth).json()
+        url, task_id = task["status_url"], task["task_id"]
+
+        def status() -> dict[str, Any]:
+            r = c.get(url, headers=auth)
+            assert r.status_code == 200, r.text
+            return dict(r.json())
+
+        for attempt in (1, 2, 3):  # each delivery claims the report, then the worker dies before finishing
+            claim = reports.claim(task_id, worker_id=f"w{attempt}", lease_s=10)
+            assert claim.outcome == "claimed" and claim.report["attempts"] == attempt
+            now[0] += 5  # the attempt's lease is live: processing
+            assert status()["status"] == "processing"
+            now[0] += 6  # ... and it ran out: below the limit a retry may still come, so still processing
+            body = status()
+            if attempt < 3:
+                assert body["status"] == "processing" and body["error"] is None
+        stored = reports.get(task_id)
+        assert body["status"] == "failed" and body["stage"] == "done" and body["eta_seconds"] is None
+        problem = body["error"]
+        assert problem["type"] == "https://synthscope.dev/problems/processing-failed"
+        assert problem["title"] == "Processing failed" and problem["status"] == 500
+        assert "every attempt (3)" in problem["detail"] and problem["instance"] == url
+        assert stored is not None and stored["status"] == "failed" and stored["error"] == problem
+        r = c.get(url, headers=auth)
+        assert r.json() == body and "retry-after" not in r.headers  # terminal; the next poll reads it as is
+        assert reports.claim(task_id, worker_id="late", lease_s=10).outcome == "finished"
+
+
+def test_a_poll_of_a_running_report_writes_nothing(tmp_path: Path, wav: bytes) -> None:
+    with TestClient(create_app(make_settings(tmp_path, None, queue_max_attempts=2))) as c:
+        reports = c.app.state.api.backends.reports  # type: ignore[attr-defined]
+        auth = token(c)
+        task = c.post("/report", json={"object_name": upload(c, auth, wav)}, headers=auth).json()
+        assert reports.claim(task["task_id"], worker_id="w", lease_s=0.0).outcome == "claimed"  # lease run out
+        before = reports.get(task["task_id"])
+        r = c.get(task["status_url"], headers=auth)
+        assert r.status_code == 200 and r.json()["status"] == "processing"
+        assert reports.get(task["task_id"]) == before  # attempts 1 < 2: no write, not even updated_at
+
+
 # -- synchronous analysis, health, CORS --------------------------------------------------------------------
 
 

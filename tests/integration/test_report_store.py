@@ -155,6 +155,47 @@ def test_dead_letter_can_fail_a_queued_report(store: ReportStore) -> None:
     assert store.claim("rep_1", worker_id="w", lease_s=1).outcome == "finished"
 
 
+def test_fail_abandoned_needs_every_attempt_claimed_and_the_last_lease_expired(
+    store: ReportStore, clock: Clock
+) -> None:
+    problem = {"type": "https://synthscope.dev/problems/processing-failed", "title": "Processing failed"}
+    failed = {"status": "failed", "stage": "done", "eta_seconds": None, "error": problem}
+    new(store)
+    assert store.claim("rep_1", worker_id="w1", lease_s=10).outcome == "claimed"
+    clock.t += 11  # attempt 1 died; its lease ran out, but a second attempt is still allowed
+    assert not store.fail_abandoned("rep_1", max_attempts=2, fields=failed)
+    last = store.claim("rep_1", worker_id="w2", lease_s=10)
+    assert last.outcome == "claimed" and last.report is not None and last.report["attempts"] == 2
+    clock.t += 5  # the last attempt may still be working: its lease is live
+    assert not store.fail_abandoned("rep_1", max_attempts=2, fields=failed)
+    assert store.fail_abandoned("rep_1", max_attempts=3, fields=failed) is False  # fewer attempts than max
+    doc = store.get("rep_1")
+    assert doc is not None and doc["status"] == "processing" and "error" not in doc
+    clock.t += 6  # ... and it died too
+    assert store.fail_abandoned("rep_1", max_attempts=2, fields=failed)
+    doc = store.get("rep_1")
+    assert doc is not None and doc["status"] == "failed" and doc["stage"] == "done" and doc["error"] == problem
+    assert doc["eta_seconds"] is None and doc["attempts"] == 2
+    assert not store.fail_abandoned("rep_1", max_attempts=2, fields=failed)  # already failed
+    assert store.claim("rep_1", worker_id="w3", lease_s=10).outcome == "finished"  # a late delivery: no-op
+    # the dead attempt's late writes are refused (its lease was cleared)
+    assert not store.finish("rep_1", {"status": "completed", "result": {}}, lease_token=last.lease_token)
+
+    new(store, "rep_done")  # a completed report is never failed
+    c = store.claim("rep_done", worker_id="w", lease_s=10)
+    assert store.finish("rep_done", {"status": "completed", "result": {"x": 1}}, lease_token=c.lease_token)
+    clock.t += 11
+    assert not store.fail_abandoned("rep_done", max_attempts=1, fields=failed)
+    assert (store.get("rep_done") or {})["status"] == "completed"
+
+    new(store, "rep_queued")  # nor a queued one (the dead-letter path owns those)
+    assert not store.fail_abandoned("rep_queued", max_attempts=0, fields=failed)
+    assert (store.get("rep_queued") or {})["status"] == "queued"
+    assert not store.fail_abandoned("rep_missing", max_attempts=1, fields=failed)
+    with pytest.raises(ValueError):
+        store.fail_abandoned("rep_queued", max_attempts=1, fields={"status": "completed"})
+
+
 def test_concurrent_claims_have_one_winner(store: ReportStore) -> None:
     """20 claims of one task from 5 threads (the emulator serialises contended transactions): one winner."""
     new(store)

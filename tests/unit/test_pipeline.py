@@ -13,7 +13,7 @@ import pytest
 from synthscope.backends.local.blobs import LocalBlobStore
 from synthscope.backends.local.reports import SqliteReportStore
 from synthscope.config import Settings
-from synthscope.pipeline import Pipeline, SharedEngine, Transient, mark_dead
+from synthscope.pipeline import Pipeline, SharedEngine, Transient, fail_if_abandoned, mark_dead
 from synthscope.reports.schema import Report
 from synthscope.uploads import new_object_name
 from tests.fixtures.audio import voice_like, write_audio
@@ -165,3 +165,28 @@ def test_dead_letter_fails_only_unfinished_reports(env: Any, clip: bytes) -> Non
     assert mark_dead(reports, queued, "HTTP 500")
     assert not mark_dead(reports, done, "HTTP 500")
     assert reports.get(queued)["status"] == "failed" and reports.get(done)["status"] == "completed"
+
+
+def test_fail_if_abandoned_only_asks_the_store_for_exhausted_processing_reports(tmp_path: Path) -> None:
+    """The cheap check on the document already read comes first: a normal poll makes no store call at all."""
+    now = [1_000_000.0]
+    reports = SqliteReportStore(tmp_path / "r.db", clock=lambda: now[0])
+    calls: list[str] = []
+    real = reports.fail_abandoned
+
+    def spy(task_id: str, **kw: Any) -> bool:
+        calls.append(task_id)
+        return real(task_id, **kw)
+
+    reports.fail_abandoned = spy  # type: ignore[method-assign]
+    reports.create({"task_id": "rep_a", "owner": "anon:t", "object_name": "o", "status": "queued", "stage": "queued"})
+    assert fail_if_abandoned(reports, reports.get("rep_a") or {}, 1) is None and calls == []  # queued
+    reports.claim("rep_a", worker_id="w", lease_s=10)
+    now[0] += 11
+    before = reports.get("rep_a") or {}
+    assert fail_if_abandoned(reports, before, 2) is None and calls == []  # 1 attempt of 2: a retry may come
+    assert reports.get("rep_a") == before
+    failed = fail_if_abandoned(reports, before, 1)
+    assert calls == ["rep_a"] and failed is not None and failed["status"] == "failed"
+    assert failed["error"]["detail"].startswith("the worker stopped while analysing this file on every attempt (1)")
+    assert fail_if_abandoned(reports, failed, 1) is None and calls == ["rep_a"]  # failed: no second call

@@ -28,6 +28,7 @@ from synthscope.errors import (
     UploadTooLarge,
 )
 from synthscope.logs import span_var, trace_var
+from synthscope.pipeline import fail_if_abandoned, may_be_abandoned
 from synthscope.reports.redact import redact_report
 from synthscope.reports.schema import Report, Stage, Status
 from synthscope.reports.status import is_terminal
@@ -275,6 +276,9 @@ async def report_status(
     doc = await backend_call(state, state.backends.reports.get, task_id)  # inline for SQLite (primary-key read)
     if doc is None or doc.get("owner") != user.sub:
         raise NotFound("no such report")
+    max_attempts = state.settings.queue_max_attempts
+    if may_be_abandoned(doc, max_attempts):  # every attempt claimed it: fail it now if the last one died
+        doc = await backend_call(state, fail_if_abandoned, state.backends.reports, doc, max_attempts) or doc
     view = redact_report(doc, user.tier)
     body = json.dumps({k: view.get(k) for k in _REPORT_KEYS}, separators=(",", ":")).encode()
     etag = _etag(body)

@@ -23,6 +23,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from synthscope.ports import CallbackState, Claim, IdempotencyRecord
+from synthscope.reports.schema import Status
 from synthscope.reports.status import check_transition, claimable, is_terminal
 
 #: Timelines whose JSON is longer than this spill to the results bucket (a 6 h report is ~1.1 MB).
@@ -67,6 +68,12 @@ def stored_size(value: Any) -> int:
 
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _read(tx: Any, ref: Any) -> dict[str, Any] | None:
+    """A document read inside a transaction: its fields, or None when it does not exist."""
+    snap = ref.get(transaction=tx)
+    return (snap.to_dict() or {}) if snap.exists else None
 
 
 class FirestoreReportStore:
@@ -192,10 +199,9 @@ class FirestoreReportStore:
         prepared = self._prepare(fields, task_id)
 
         def body(tx: Any) -> bool:
-            snap = ref.get(transaction=tx)
-            if not snap.exists:
+            raw = _read(tx, ref)
+            if raw is None:
                 return False
-            raw = snap.to_dict() or {}
             if lease_token is not None and (raw.get(LEASE_TOKEN) != lease_token or raw.get("status") != "processing"):
                 return False
             if "status" in fields and fields["status"] != raw.get("status"):
@@ -213,10 +219,9 @@ class FirestoreReportStore:
         ref = self.reports.document(task_id)
 
         def body(tx: Any) -> Claim:
-            snap = ref.get(transaction=tx)
-            if not snap.exists:
+            raw = _read(tx, ref)
+            if raw is None:
                 return Claim("missing")
-            raw = snap.to_dict() or {}
             now = self.clock()
             if is_terminal(raw["status"]):
                 return Claim("finished", self._public(raw))
@@ -258,10 +263,9 @@ class FirestoreReportStore:
         cache_ref = self.results.document(f"{cache_key[0]}_{cache_key[1]}") if cache_key else None
 
         def body(tx: Any) -> bool:
-            snap = ref.get(transaction=tx)
-            if not snap.exists:
+            raw = _read(tx, ref)
+            if raw is None:
                 return False
-            raw = snap.to_dict() or {}
             if is_terminal(raw["status"]):
                 return False
             if lease_token is not None and raw.get(LEASE_TOKEN) != lease_token:
@@ -273,6 +277,26 @@ class FirestoreReportStore:
             tx.update(ref, change)
             if cache_ref is not None and cached is not None and not cached.exists and prepared.get("result"):
                 tx.set(cache_ref, {"result": prepared["result"], "created_at": iso(now)})
+            return True
+
+        return bool(self._tx(body))
+
+    def fail_abandoned(self, task_id: str, *, max_attempts: int, fields: dict[str, Any]) -> bool:
+        if fields.get("status") != Status.failed.value:
+            raise ValueError("fail_abandoned() writes a failed status")
+        ref = self.reports.document(task_id)
+        prepared = self._prepare(fields, task_id)
+
+        def body(tx: Any) -> bool:
+            raw = _read(tx, ref)
+            if raw is None:
+                return False
+            if raw.get("status") != Status.processing.value or int(raw.get(ATTEMPTS, 0)) < max_attempts:
+                return False
+            now = self.clock()
+            if not claimable(raw["status"], raw.get(LEASE_EXPIRES), now):  # an attempt still holds a live lease
+                return False
+            tx.update(ref, {**prepared, "updated_at": iso(now), LEASE_TOKEN: None, LEASE_EXPIRES: None})
             return True
 
         return bool(self._tx(body))

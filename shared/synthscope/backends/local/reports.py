@@ -17,6 +17,7 @@ from typing import Any
 
 from synthscope.backends.local.sqlite import Database
 from synthscope.ports import CallbackState, Claim, IdempotencyRecord
+from synthscope.reports.schema import Status
 from synthscope.reports.status import check_transition, claimable, is_terminal
 
 SCHEMA = """
@@ -188,6 +189,20 @@ class SqliteReportStore:
                     " VALUES (?, ?, ?, ?)",
                     (cache_key[0], cache_key[1], json.dumps(fields["result"]), now),
                 )
+            return True
+
+    def fail_abandoned(self, task_id: str, *, max_attempts: int, fields: dict[str, Any]) -> bool:
+        if fields.get("status") != Status.failed.value:
+            raise ValueError("fail_abandoned() writes a failed status")
+        now = self.clock()
+        with self.db.write() as c:
+            row = c.execute("SELECT * FROM reports WHERE task_id = ?", (task_id,)).fetchone()
+            if row is None or row["status"] != Status.processing.value or row["attempts"] < max_attempts:
+                return False
+            if not claimable(row["status"], row["lease_expires"], now):  # an attempt still holds a live lease
+                return False
+            self._merge(c, row, fields, now)
+            c.execute("UPDATE reports SET lease_token = NULL, lease_expires = NULL WHERE task_id = ?", (task_id,))
             return True
 
     def mark_callback(self, task_id: str, state: CallbackState, detail: str) -> None:
