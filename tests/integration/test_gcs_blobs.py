@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,3 +136,10 @@ def test_iam_signing_refreshes_credentials_before_each_use() -> None:
     second = store._signer_kwargs()
     assert first == {"service_account_email": creds.service_account_email, "access_token": "tok1"}
     assert second["access_token"] == "tok2" and creds.refreshes == 2
+
+
+def test_ping_needs_only_object_listing_and_fails_for_a_missing_bucket(blobs: GcsBlobStore, gcs_emu: Any) -> None:
+    blobs.ping()  # with objects in the bucket or none
+    missing = GcsBlobStore(storage_client(gcs_emu.url), "no-such-bucket-" + uuid.uuid4().hex[:8])
+    with pytest.raises(Exception, match=r"(?i)not ?found|404"):
+        missing.ping()
