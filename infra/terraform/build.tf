@@ -46,7 +46,7 @@ resource "google_service_account_iam_member" "build_acts_as" {
 
 # The last build step submits one real report as a trusted backend: it reads the API keys.
 resource "google_secret_manager_secret_iam_member" "build_reads_api_keys" {
-  secret_id = google_secret_manager_secret.api_keys.secret_id
+  secret_id = google_secret_manager_secret.secrets["api-keys"].secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = "serviceAccount:${google_service_account.build.email}"
 }

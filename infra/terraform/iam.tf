@@ -67,13 +67,8 @@ resource "google_storage_bucket_iam_member" "api_results_view" {
 }
 
 resource "google_secret_manager_secret_iam_member" "api_secrets" {
-  for_each = {
-    hmac_secret           = google_secret_manager_secret.hmac_secret.secret_id
-    api_keys              = google_secret_manager_secret.api_keys.secret_id
-    stripe_api_key        = google_secret_manager_secret.stripe_api_key.secret_id
-    stripe_webhook_secret = google_secret_manager_secret.stripe_webhook_secret.secret_id
-  }
-  secret_id = each.value
+  for_each  = toset(values(local.api_secret_env))
+  secret_id = google_secret_manager_secret.secrets[each.value].secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = "serviceAccount:${google_service_account.api.email}"
 }
@@ -104,8 +99,9 @@ resource "google_storage_bucket_iam_member" "worker_results_view" {
   member = "serviceAccount:${google_service_account.worker.email}"
 }
 
-resource "google_secret_manager_secret_iam_member" "worker_hmac" {
-  secret_id = google_secret_manager_secret.hmac_secret.secret_id
+resource "google_secret_manager_secret_iam_member" "worker_secrets" {
+  for_each  = toset(values(local.worker_secret_env))
+  secret_id = google_secret_manager_secret.secrets[each.value].secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = "serviceAccount:${google_service_account.worker.email}"
 }

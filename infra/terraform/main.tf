@@ -4,6 +4,8 @@ locals {
   queue_name     = "${var.name_prefix}-reports"
   repo_id        = var.name_prefix
   registry       = "${var.region}-docker.pkg.dev/${var.project_id}/${var.name_prefix}"
+  # Secret Manager secrets (id suffixes); the services name the ones they read in run.tf (api_secret_env, ...).
+  secrets = toset(["hmac-secret", "api-keys", "stripe-api-key", "stripe-webhook-secret"])
   # Exactly the headers the API signs into upload URLs (synthscope.backends.gcp.blobs.SIGNED_UPLOAD_HEADERS).
   signed_upload_headers = ["Content-Type", "x-goog-content-length-range"]
 }
@@ -170,32 +172,9 @@ resource "google_artifact_registry_repository" "images" {
 
 # --- Secret Manager (values are added by hand, see infra/README.md) --------------------------------------
 
-resource "google_secret_manager_secret" "hmac_secret" {
-  secret_id = "${var.name_prefix}-hmac-secret"
-  replication {
-    auto {}
-  }
-  depends_on = [google_project_service.apis]
-}
-
-resource "google_secret_manager_secret" "api_keys" {
-  secret_id = "${var.name_prefix}-api-keys"
-  replication {
-    auto {}
-  }
-  depends_on = [google_project_service.apis]
-}
-
-resource "google_secret_manager_secret" "stripe_api_key" {
-  secret_id = "${var.name_prefix}-stripe-api-key"
-  replication {
-    auto {}
-  }
-  depends_on = [google_project_service.apis]
-}
-
-resource "google_secret_manager_secret" "stripe_webhook_secret" {
-  secret_id = "${var.name_prefix}-stripe-webhook-secret"
+resource "google_secret_manager_secret" "secrets" {
+  for_each  = local.secrets
+  secret_id = "${var.name_prefix}-${each.key}"
   replication {
     auto {}
   }

@@ -160,25 +160,55 @@ def container(service: str) -> dict[str, Any]:
     return dict(c[0])
 
 
+SECRET_REF = r"\$\{google_secret_manager_secret\.secrets\[env\.value\]\.secret_id\}"
+
+
 def service_env(service: str) -> tuple[set[str], dict[str, str]]:
-    """(names set as plain values, {name: secret resource name} set from Secret Manager)."""
+    """(names set as plain values, {name: secret of local.secrets} set from Secret Manager)."""
     c = container(service)
     plain: set[str] = set()
     secrets: dict[str, str] = {}
     for dyn in c.get("dynamic", []):
         for kind, block in dyn.items():
-            if kind == "env":
+            if kind != "env":
+                continue
+            sources = block["content"][0].get("value_source")
+            if not sources:
                 plain |= env_names_of(block["for_each"])
-    for env in c.get("env", []):
-        sources = env.get("value_source")
-        if sources:
+                continue
             ref = sources[0]["secret_key_ref"][0]["secret"]
-            m = re.fullmatch(r"\$\{google_secret_manager_secret\.(\w+)\.secret_id\}", ref)
-            assert m, f"{env['name']}: secret must reference a google_secret_manager_secret, got {ref!r}"
-            secrets[env["name"]] = m.group(1)
-        else:
-            plain.add(env["name"])
+            assert re.fullmatch(SECRET_REF, ref), f"a secret must reference google_secret_manager_secret, got {ref!r}"
+            secrets.update(local_value(block["for_each"]))
+    for env in c.get("env", []):
+        assert not env.get("value_source"), f"{env['name']}: secrets go through the secret env map"
+        plain.add(env["name"])
     return plain, secrets
+
+
+def declared_secrets() -> set[str]:
+    """The Secret Manager secrets Terraform creates (id suffixes: `local.secrets`, a `toset([...])`)."""
+    m = re.fullmatch(r"\$\{toset\(\[(.*)\]\)\}", tf()["locals"]["secrets"])
+    assert m, tf()["locals"]["secrets"]
+    return set(re.findall(r'"([a-z-]+)"', m.group(1)))
+
+
+def granted_secrets(member: str) -> set[str]:
+    """Secrets of local.secrets that `member` may read (secretAccessor bindings, literal or over a secret env map)."""
+    granted: set[str] = set()
+    for r in tf()["resource"]["google_secret_manager_secret_iam_member"].values():
+        if r["member"] != member:
+            continue
+        assert r["role"] == "roles/secretmanager.secretAccessor"
+        if "for_each" in r:
+            assert r["secret_id"] == "${google_secret_manager_secret.secrets[each.value].secret_id}"
+            m = re.fullmatch(r"\$\{toset\(values\(local\.(\w+)\)\)\}", r["for_each"])
+            assert m, r["for_each"]
+            granted |= set(tf()["locals"][m.group(1)].values())
+        else:
+            m = re.fullmatch(r'\$\{google_secret_manager_secret\.secrets\["([a-z-]+)"\]\.secret_id\}', r["secret_id"])
+            assert m, r["secret_id"]
+            granted.add(m.group(1))
+    return granted
 
 
 def field(env_name: str) -> str:
@@ -204,26 +234,13 @@ def test_required_settings_are_set_on_each_service(service: str) -> None:
 @pytest.mark.parametrize("service", ["api", "worker"])
 def test_secrets_come_from_declared_secret_manager_secrets(service: str) -> None:
     plain, secrets = service_env(service)
-    declared = set(tf()["resource"]["google_secret_manager_secret"])
+    assert resource("google_secret_manager_secret", "secrets")["for_each"] == "${local.secrets}"
+    declared = declared_secrets()
     for env_name, secret in secrets.items():
         assert secret in declared, f"{env_name} references undeclared secret {secret}"
     plain_secrets = {n for n in plain if field(n) in SECRET_FIELDS}
     assert not plain_secrets, f"secret settings set as plain env values: {sorted(plain_secrets)}"
-    accessors = [
-        r
-        for r in tf()["resource"]["google_secret_manager_secret_iam_member"].values()
-        if r["member"] == f"serviceAccount:${{google_service_account.{service}.email}}"
-    ]
-    granted: set[str] = set()
-    for r in accessors:
-        assert r["role"] == "roles/secretmanager.secretAccessor"
-        if "for_each" in r:
-            granted |= {
-                re.sub(r"^\$\{google_secret_manager_secret\.(\w+)\.secret_id\}$", r"\1", v)
-                for v in r["for_each"].values()
-            }
-        else:
-            granted.add(re.sub(r"^\$\{google_secret_manager_secret\.(\w+)\.secret_id\}$", r"\1", r["secret_id"]))
+    granted = granted_secrets(f"serviceAccount:${{google_service_account.{service}.email}}")
     assert set(secrets.values()) <= granted, f"{service} cannot read {set(secrets.values()) - granted}"
 
 
@@ -537,12 +554,8 @@ def test_build_secrets_exist_and_the_build_account_may_read_them() -> None:
     available = {s["env"]: s["versionName"] for s in cb["availableSecrets"]["secretManager"]}
     assert used == set(available), "every secretEnv must be in availableSecrets, and nothing more"
     prefix = var_default("name_prefix")
-    readable = {
-        render(resource("google_secret_manager_secret", m.group(1))["secret_id"])
-        for r in tf()["resource"]["google_secret_manager_secret_iam_member"].values()
-        if r["member"] == "serviceAccount:${google_service_account.build.email}"
-        and (m := re.fullmatch(r"\$\{google_secret_manager_secret\.(\w+)\.secret_id\}", r["secret_id"]))
-    }
+    readable = {f"{prefix}-{key}" for key in granted_secrets("serviceAccount:${google_service_account.build.email}")}
+    assert resource("google_secret_manager_secret", "secrets")["secret_id"] == "${var.name_prefix}-${each.key}"
     for version in available.values():
         name = _cb_render(version, cb["substitutions"])
         m = re.fullmatch(rf"projects/{PROJECT}/secrets/({prefix}-[a-z-]+)/versions/latest", name)
