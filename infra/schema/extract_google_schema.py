@@ -71,9 +71,7 @@ def main(wheel: Path) -> None:
         if t.get("kind") != "class":
             continue
         m = LINK.search(t.get("docs", {}).get("summary", "") + t.get("docs", {}).get("remarks", ""))
-        if m and m.group(4) is None and t.get("base") == "cdktf.TerraformResource" or (
-            m and t.get("base") == "cdktf.TerraformDataSource"
-        ):
+        if m and m.group(4) is None and t.get("base") in ("cdktf.TerraformResource", "cdktf.TerraformDataSource"):
             version = m.group(1)
             classes[(m.group(2), m.group(3))] = fqn
 

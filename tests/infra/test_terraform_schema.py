@@ -59,7 +59,7 @@ def strings(v: Any) -> Iterator[str]:
             yield from strings(x)
 
 
-def problems_in(body: dict[str, Any], struct: str, where: str) -> list[str]:
+def problems_in(body: dict[str, Any], struct: str, where: str, *, top: bool = False) -> list[str]:
     """What `terraform validate` would reject in one block body checked against a provider struct."""
     schema = SCHEMA["structs"][struct]
     found: list[str] = []
@@ -68,7 +68,7 @@ def problems_in(body: dict[str, Any], struct: str, where: str) -> list[str]:
     for dyn in args.get("dynamic", []):
         dynamic.update(_body(dyn))
     for name, value in args.items():
-        if name in META_ARGS - {"dynamic"} and where.count("/") == 0:
+        if name in META_ARGS - {"dynamic"} and top:
             continue  # meta-arguments apply to the resource itself, not its nested blocks
         if name == "dynamic":
             continue
@@ -106,7 +106,7 @@ def resource_problems(fname: str, kind: str, rtype: str, name: str, body: dict[s
     spec = SCHEMA[schema_kind].get(rtype)
     if spec is None:
         return [f"{fname}: {rtype}.{name}: type not in infra/schema (run its extract script)"]
-    found = problems_in(body, spec["config"], f"{fname}: {rtype}.{name}")
+    found = problems_in(body, spec["config"], f"{fname}: {rtype}.{name}", top=True)
     for lc in _body(body).get("lifecycle", []):
         extra = set(_body(lc)) - LIFECYCLE_ARGS
         found += [f"{fname}: {rtype}.{name}: unknown lifecycle argument {a!r}" for a in sorted(extra)]
