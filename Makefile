@@ -24,8 +24,8 @@ examples: install
 	$(VENV)/bin/synthscope analyze shared/synthscope/examples/*.ogg
 
 test: install
-	$(VENV)/bin/ruff check shared services tests bench
-	$(VENV)/bin/ruff format --check shared services tests bench
+	$(VENV)/bin/ruff check shared services tests bench infra/schema
+	$(VENV)/bin/ruff format --check shared services tests bench infra/schema
 	$(VENV)/bin/mypy
 	# Deployment files, statically (nothing is deployed): the Dockerfile, then Terraform (skips are in the code).
 	$(VENV)/bin/hadolint Dockerfile

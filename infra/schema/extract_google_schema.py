@@ -113,7 +113,8 @@ def main(wheel: Path) -> None:
             out[kind][rtype] = {"config": struct(cls + "Config"), "readable": computed}
     out["structs"] = dict(sorted(structs.items()))
     OUT.write_text(json.dumps(out, indent=1, sort_keys=False) + "\n")
-    print(f"{OUT.name}: provider {version}, {sum(len(v) for k, v in out.items() if k in ('resources', 'data-sources'))} types, {len(structs)} structs")
+    n_types = sum(len(out[kind]) for kind in ("resources", "data-sources"))
+    print(f"{OUT.name}: provider {version}, {n_types} types, {len(structs)} structs")
 
 
 if __name__ == "__main__":
