@@ -107,16 +107,10 @@ resource "google_firestore_index" "reports_by_owner" {
 }
 
 # Timelines and results are large maps/arrays: exempt them from indexing (1 MiB / index-entry limits).
-resource "google_firestore_field" "reports_result" {
+resource "google_firestore_field" "result" {
+  for_each   = toset(["reports", "results"])
   database   = google_firestore_database.main.name
-  collection = "reports"
-  field      = "result"
-  index_config {}
-}
-
-resource "google_firestore_field" "results_result" {
-  database   = google_firestore_database.main.name
-  collection = "results"
+  collection = each.value
   field      = "result"
   index_config {}
 }
