@@ -1,7 +1,7 @@
 """Debiasing chain applied identically to human and AI clips.
 
 Every training clip, whatever its label, goes through the same random distribution of
-trim / loudness / band-limit / noise / codec, so sample rate, codec, silence and level stop
+trim / loudness / room reverb / band-limit / noise / codec, so sample rate, codec, silence and level stop
 being shortcuts for the label (DESIGN §6, corpus-sources.md "Traps").  All audio is 16 kHz mono
 float32.  Codec round-trips use PyAV in memory: no temp files, no subprocess.
 """
@@ -24,6 +24,9 @@ _LOWPASS_P = (0.4, 0.2, 0.2, 0.2)
 _CODEC_CHOICES = ("wav", "mp3", "opus", "tel_8k")
 _CODEC_P = (0.35, 0.28, 0.22, 0.15)
 _MP3_KBPS = (32, 48, 64, 96, 128)
+#: Share of clips played through a synthetic room, and the range of its RT60 (seconds).
+_REVERB_P = 0.3
+_RT60_RANGE = (0.15, 0.8)
 _OPUS_KBPS = (12, 16, 24, 32, 48)
 
 
@@ -135,6 +138,34 @@ def codec_roundtrip(x: np.ndarray, codec: str, bitrate: int, sr: int = SR) -> np
     return _fit_length(y, x.size)
 
 
+def room_impulse_response(rt60_s: float, rng: np.random.Generator, sr: int = SR) -> np.ndarray:
+    """Synthetic room: a direct path, a few early reflections and an exponentially decaying diffuse tail.
+
+    Decay is 60 dB over `rt60_s` (Sabine's definition); the tail is filtered noise, which is how
+    statistical room models (and most reverb augmentation in anti-spoofing work) approximate a
+    real room without measured responses.
+    """
+    n = max(int(rt60_s * sr), 16)
+    t = np.arange(n) / sr
+    tail = rng.standard_normal(n) * np.exp(-6.9078 * t / rt60_s)  # ln(1000) = 60 dB in amplitude
+    tail = signal.lfilter([1.0], [1.0, -float(rng.uniform(0.3, 0.8))], tail)  # walls absorb highs
+    h = 0.3 * tail / (np.sqrt(np.sum(tail**2)) + 1e-9)
+    h[0] = 1.0
+    for _ in range(int(rng.integers(2, 6))):  # early reflections in the first 30 ms
+        k = int(rng.integers(int(0.002 * sr), int(0.03 * sr)))
+        if k < n:
+            h[k] += float(rng.uniform(0.1, 0.5)) * (1 if rng.random() < 0.5 else -1)
+    return (h / np.sqrt(np.sum(h**2))).astype(np.float32)
+
+
+def room_reverb(x: np.ndarray, rt60_s: float, rng: np.random.Generator, sr: int = SR) -> np.ndarray:
+    """Play x through a synthetic room of the given RT60, keeping its length and level."""
+    if x.size == 0:
+        return x
+    y = signal.fftconvolve(x, room_impulse_response(rt60_s, rng, sr))[: x.size]
+    return normalise_loudness(np.asarray(y, np.float32), rms_db(x))
+
+
 def telephone(x: np.ndarray, sr: int = SR) -> np.ndarray:
     """8 kHz narrowband telephone: 300–3400 Hz, G.711 µ-law round-trip, back to 16 kHz."""
     import librosa
@@ -161,7 +192,7 @@ def apply_codec(x: np.ndarray, codec: str) -> np.ndarray:
 
 
 def augment(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
-    """Random trim → loudness → band-limit → noise → codec on 16 kHz mono audio.
+    """Random trim → loudness → room reverb → band-limit → noise → codec on 16 kHz mono audio.
 
     Returns the new signal and a record of what was applied ('codec' is one of
     'wav', 'mp3_<k>k', 'opus_<k>k', 'tel_8k').  Draws come from `rng` only, so both classes
@@ -172,6 +203,13 @@ def augment(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[s
     target = float(rng.uniform(-32.0, -16.0))
     y = normalise_loudness(y, target)
     info["target_db"] = round(target, 1)
+
+    if rng.random() < _REVERB_P and y.size:
+        rt60 = float(rng.uniform(*_RT60_RANGE))
+        y = room_reverb(y, rt60, rng)
+        info["rt60_s"] = round(rt60, 2)
+    else:
+        info["rt60_s"] = 0.0
 
     cutoff = _LOWPASS_CHOICES[int(rng.choice(len(_LOWPASS_CHOICES), p=_LOWPASS_P))]
     if cutoff is not None and y.size > 64:
