@@ -1,7 +1,9 @@
 """Streaming decode with PyAV: any container in, 16 kHz mono float32 chunks out.
 
 Decoding is a generator so a six-hour file never sits in memory: the caller
-pulls chunks, cuts windows and lets them go.
+pulls chunks, cuts windows and lets them go. The corpus builder uses the same decoder
+with another output rate (or the file's own, to resample with soxr like the TTS path) and
+a forced demuxer for headerless streams such as raw G.722.
 """
 
 from __future__ import annotations
@@ -30,14 +32,15 @@ class StreamInfo:
     sample_rate: int
     channels: int
     declared_duration_s: float | None
-    decoded_samples: int = 0  # at SAMPLE_RATE, grows while streaming
+    decoded_samples: int = 0  # at output_rate, grows while streaming
     bad_packets: int = 0
     packets: int = 0
     extra: dict[str, str] = field(default_factory=dict)
+    output_rate: int = SAMPLE_RATE  # the rate chunks are emitted at
 
     @property
     def duration_s(self) -> float:
-        return self.decoded_samples / SAMPLE_RATE
+        return self.decoded_samples / self.output_rate
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
@@ -49,12 +52,21 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 
 
 class AudioStream:
-    """An opened audio file. Iterate it for float32 mono chunks at 16 kHz."""
+    """An opened audio file. Iterate it for float32 mono chunks at 16 kHz (or `sample_rate`).
 
-    def __init__(self, source: Path | BinaryIO, *, max_duration_s: float | None = None) -> None:
-        self._max_samples = None if max_duration_s is None else int(max_duration_s * SAMPLE_RATE)
+    `sample_rate=None` keeps the file's own rate; `format` forces a demuxer (e.g. "g722").
+    """
+
+    def __init__(
+        self,
+        source: Path | BinaryIO,
+        *,
+        max_duration_s: float | None = None,
+        sample_rate: int | None = SAMPLE_RATE,
+        format: str | None = None,  # PyAV's own name for the demuxer
+    ) -> None:
         try:
-            self._container = av.open(str(source) if isinstance(source, Path) else source, mode="r")
+            self._container = av.open(str(source) if isinstance(source, Path) else source, mode="r", format=format)
         except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
             raise CorruptAudio(f"cannot open the audio container: {exc}") from None
         if not self._container.streams.audio:
@@ -67,16 +79,20 @@ class AudioStream:
             declared = float(self._stream.duration * self._stream.time_base)
         elif self._container.duration is not None:
             declared = self._container.duration / av.time_base
+        native = int(ctx.sample_rate or 0)
+        rate = sample_rate or native or SAMPLE_RATE
+        self._max_samples = None if max_duration_s is None else int(max_duration_s * rate)
         self.info = StreamInfo(
             format=self._container.format.name.split(",")[0],
-            sample_rate=int(ctx.sample_rate or 0),
+            sample_rate=native,
             channels=int(ctx.channels or 0),
             declared_duration_s=declared,
+            output_rate=rate,
         )
         if self._max_samples is not None and declared is not None and declared > max_duration_s + 1.0:  # type: ignore[operator]
             self.close()
             raise AudioTooLong(f"the audio lasts {declared:.0f} s; the limit is {max_duration_s:.0f} s")
-        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
 
     def __enter__(self) -> AudioStream:
         return self
@@ -114,8 +130,9 @@ class AudioStream:
             if not np.isfinite(pcm).all():
                 pcm = np.nan_to_num(pcm, nan=0.0, posinf=0.0, neginf=0.0)
             self.info.decoded_samples += pcm.size
-            if self._max_samples is not None and self.info.decoded_samples > self._max_samples + SAMPLE_RATE:
-                raise AudioTooLong(f"the audio lasts more than {self._max_samples / SAMPLE_RATE:.0f} s, the limit")
+            rate = self.info.output_rate
+            if self._max_samples is not None and self.info.decoded_samples > self._max_samples + rate:
+                raise AudioTooLong(f"the audio lasts more than {self._max_samples / rate:.0f} s, the limit")
             yield pcm
 
     def _check_bad_share(self, final: bool = False) -> None:
@@ -124,8 +141,14 @@ class AudioStream:
             raise CorruptAudio(f"{bad} of {p} audio packets are corrupt")
 
 
-def decode_all(source: Path | BinaryIO, *, max_duration_s: float | None = None) -> np.ndarray:
+def decode_all(
+    source: Path | BinaryIO,
+    *,
+    max_duration_s: float | None = None,
+    sample_rate: int | None = SAMPLE_RATE,
+    format: str | None = None,  # PyAV's own name for the demuxer
+) -> np.ndarray:
     """Whole file as one array: for short clips (training, tests), never for uploads."""
-    with AudioStream(source, max_duration_s=max_duration_s) as stream:
+    with AudioStream(source, max_duration_s=max_duration_s, sample_rate=sample_rate, format=format) as stream:
         chunks = list(stream)
     return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)

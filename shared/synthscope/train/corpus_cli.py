@@ -22,11 +22,12 @@ def build(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
     """Fetch, render, debias and split the corpus; resumable (re-run to continue)."""
-    from .corpus import SOURCES, build_corpus
+    from .corpus import build_corpus
+    from .sources import REGISTRY
 
     names = [s.strip() for s in sources.split(",") if s.strip()] or None
-    if names and (bad := [n for n in names if n not in SOURCES]):
-        raise typer.BadParameter(f"unknown sources {bad}; choose from {', '.join(SOURCES)}")
+    if names and (bad := [n for n in names if n not in REGISTRY]):
+        raise typer.BadParameter(f"unknown sources {bad}; choose from {', '.join(REGISTRY)}")
     manifest = build_corpus(out, scale=scale, seed=seed, sources=names, progress=not quiet, workers=workers)
     typer.echo(str(manifest))
 
@@ -34,7 +35,10 @@ def build(
 @corpus_app.command("sources")
 def list_sources() -> None:
     """List the source names accepted by --sources with their budgets at scale 1."""
-    from .corpus import SOURCES
+    from .corpus import BUDGET_MINUTES
+    from .sources import REGISTRY
 
-    for name, (kind, label, minutes, _fn) in SOURCES.items():
-        typer.echo(f"{name:<18} {label:<6} {kind:<13} {minutes:5.1f} min")
+    for name, src in REGISTRY.items():
+        minutes = BUDGET_MINUTES.get(name, 0.0)
+        budget = "all" if minutes == float("inf") else f"{minutes:5.1f} min"
+        typer.echo(f"{name:<18} {src.label:<6} {src.kind:<13} {budget}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from synthscope.detect.bundle import MANIFEST, update_manifest
-from synthscope.train.evaluate import markdown_tables
+from synthscope.train.evaluation.tables import markdown_tables
 
 CARD = "MODEL_CARD.md"
 TARGETS = {"eer_overall": 0.05, "eer_held_out": 0.10, "ece": 0.05}
