@@ -7,7 +7,7 @@ CHECKOV := $(VENV)/tools/checkov/bin/checkov
 SYSTEM_PACKAGES := libmagic1 espeak-ng
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run run-gcp-local examples test install system lint typecheck unit corpus train evaluate bench bench-pipeline bench-pipeline-gcp openapi clean
+.PHONY: run run-gcp-local examples test install system lint typecheck unit corpus benchmark train evaluate bench bench-pipeline bench-pipeline-gcp openapi clean
 
 # API + worker + queue in one process on 127.0.0.1:8080 (embedded backends, data in data/local); Ctrl-C stops it.
 run: install
@@ -59,6 +59,11 @@ $(STAMP): requirements.lock requirements-dev.lock requirements-nodeps.lock share
 # --- the model's life cycle (long; not part of `make test`) ---
 corpus: install
 	$(VENV)/bin/synthscope corpus build --out data/corpus
+
+# Leave-one-source-out: refit heads with each engine family / human source group held out (DESIGN §6).
+# Window features are cached in data/features, so a re-run after a head change takes minutes.
+benchmark: install
+	$(VENV)/bin/synthscope benchmark --manifest data/corpus/manifest.csv --out out/bench --cache data/features --workers 2
 
 train: install
 	$(VENV)/bin/synthscope train --manifest data/corpus/manifest.csv --out data/bundle

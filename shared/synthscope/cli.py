@@ -309,12 +309,14 @@ def train(
 
 def _mount_subcommands() -> None:
     from synthscope.keys_cli import keys_app
+    from synthscope.train.benchmark_cli import benchmark_command
     from synthscope.train.corpus_cli import corpus_app
     from synthscope.train.evaluate_cli import evaluate_command
 
     app.add_typer(corpus_app, name="corpus", help="Build the training corpus from package sources.")
     app.add_typer(keys_app, name="keys", help="Enterprise API keys: create, revoke, list.")
     app.command("evaluate")(evaluate_command)
+    app.command("benchmark")(benchmark_command)
 
 
 _mount_subcommands()

@@ -68,12 +68,23 @@ class FakeprintDetector:
         self.device = resolve_device(device)
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
-        z = (residue(windows, self.device) - self.mean) / self.scale
+        return self.predict_features(residue(windows, self.device))
+
+    def predict_features(self, feats: np.ndarray) -> np.ndarray:
+        """P(ai) from precomputed `residue` rows (the benchmark's feature cache)."""
+        z = (feats - self.mean) / self.scale
         return sigmoid(z @ self.coef + self.intercept).astype(np.float32)
 
     @classmethod
     def fit(cls, windows: np.ndarray, labels: np.ndarray, *, c: float = 0.05, seed: int = 0) -> FakeprintDetector:
         feats = np.concatenate([residue(windows[i : i + 256]) for i in range(0, len(windows), 256)])
+        return cls.fit_features(feats, labels, c=c, seed=seed)
+
+    @classmethod
+    def fit_features(
+        cls, feats: np.ndarray, labels: np.ndarray, *, c: float = 0.05, seed: int = 0
+    ) -> FakeprintDetector:
+        """Fit on precomputed `residue` rows, so a refit need not recompute the STFTs."""
         scaler = StandardScaler().fit(feats)
         lr = LogisticRegression(C=c, max_iter=2000, random_state=seed, class_weight="balanced")
         lr.fit(scaler.transform(feats), labels)

@@ -1,0 +1,118 @@
+"""Heads: the trainable half of each detector, refitted on cached features for every fold.
+
+Each head wraps the class the shipped detector uses (`FakeprintDetector`, `AcousticDetector`,
+`SpectroCNNDetector`) through its features entry points, so the benchmark measures the model
+that ships, not a look-alike.
+
+`BUDGET` (with the run's `max_eval_clips`) is the one place that sizes a fold's cost. The CNN
+dominates it: on two CPU cores a training step costs ~25 ms per window and scoring ~7 ms, so
+1 200 windows × 2 epochs is ~1 min of fitting per fold, and scoring 2 000 calib windows plus
+600 + 600 eval clips × 4 conditions (~5 800 windows) adds ~55 s. The logistic-regression and
+MLP heads take seconds. About 2–2.5 min per fold on two cores, ~45 min for 20 folds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Per-fold caps. Subsets are drawn with the run's seed, balanced by class where possible."""
+
+    cnn_max_windows: int = 1200  # training windows for spectro_cnn (the others use every fit window)
+    cnn_epochs: int = 2
+    acoustic_epochs: int = 60
+    calib_max_windows: int = 2000  # the stacker has a handful of weights; more calib windows add little
+    device: str = "auto"
+
+
+BUDGET = Budget()
+
+
+class Head(Protocol):
+    """features -> P(ai); `fit` returns a new, fitted head and leaves `self` untouched.
+
+    A head may also define `max_windows` (int): the fold runner then reads only that many
+    training windows (class-balanced) from the cache, so a capped head never loads the rest.
+    """
+
+    def fit(self, features: np.ndarray, labels: np.ndarray, seed: int) -> Head: ...
+
+    def predict(self, features: np.ndarray) -> np.ndarray: ...
+
+
+def balanced_subset(labels: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """Sorted indices of at most `cap` items, half per class where both classes have enough."""
+    n = len(labels)
+    if cap <= 0 or n <= cap:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    n_pos = min(len(pos), max(cap // 2, cap - len(neg)))
+    n_neg = min(len(neg), cap - n_pos)
+    picked = np.concatenate([rng.choice(pos, n_pos, replace=False), rng.choice(neg, n_neg, replace=False)])
+    return np.sort(picked)
+
+
+class FakeprintHead:
+    def __init__(self, budget: Budget = BUDGET, model: Any = None) -> None:
+        self.budget, self.model = budget, model
+
+    def fit(self, features: np.ndarray, labels: np.ndarray, seed: int) -> FakeprintHead:
+        from synthscope.detect.fakeprint import FakeprintDetector
+
+        return FakeprintHead(self.budget, FakeprintDetector.fit_features(features, labels, seed=seed))
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.predict_features(features), np.float32)
+
+
+class AcousticHead:
+    def __init__(self, budget: Budget = BUDGET, model: Any = None) -> None:
+        self.budget, self.model = budget, model
+
+    def fit(self, features: np.ndarray, labels: np.ndarray, seed: int) -> AcousticHead:
+        from synthscope.detect.acoustic import AcousticDetector
+        from synthscope.detect.acoustic import features as acoustic_features
+
+        names = acoustic_features(np.zeros((1, 4800), np.float32))[1]  # the column names, from a probe
+        model = AcousticDetector.fit_features(
+            features.astype(np.float32),
+            names,
+            labels,
+            epochs=self.budget.acoustic_epochs,
+            seed=seed,
+            device=self.budget.device,
+        )
+        return AcousticHead(self.budget, model)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return np.concatenate(
+            [self.model.predict_features(features[i : i + 4096]) for i in range(0, len(features), 4096)]
+            or [np.zeros(0, np.float32)]
+        )
+
+
+class SpectroCNNHead:
+    def __init__(self, budget: Budget = BUDGET, model: Any = None) -> None:
+        self.budget, self.model = budget, model
+
+    @property
+    def max_windows(self) -> int:
+        return self.budget.cnn_max_windows
+
+    def fit(self, features: np.ndarray, labels: np.ndarray, seed: int) -> SpectroCNNHead:
+        from synthscope.detect.spectro_cnn import SpectroCNNDetector
+
+        keep = balanced_subset(labels, self.max_windows, seed)  # a no-op when the runner already capped
+        model = SpectroCNNDetector.fit_features(
+            features[keep], labels[keep], epochs=self.budget.cnn_epochs, seed=seed, device=self.budget.device
+        )
+        return SpectroCNNHead(self.budget, model)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.predict_features(features), np.float32)

@@ -1,0 +1,215 @@
+"""`run_benchmark`: folds -> feature extraction (cached) -> one refit per fold -> reports.
+
+The protocol is in `protocol.py`; the cache in `cache.py`; what a fold does in `folds.py`.
+Extraction runs once over every clip any fold needs (clips as stored for fit/calib, every
+codec condition for eval clips); after that each fold only reads features and fits heads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from synthscope.config import SAMPLE_RATE
+from synthscope.train.augment import EVAL_CODECS
+from synthscope.train.benchmark.cache import FeatureCache, file_sha256
+from synthscope.train.benchmark.extract import STORED, ExtractionStats, condition_audio, plan, run_extraction
+from synthscope.train.benchmark.folds import DETECTOR_THRESHOLD, FoldRunner
+from synthscope.train.benchmark.heads import BUDGET, Budget
+from synthscope.train.benchmark.protocol import Fold, Row, in_distribution_fold, loso_folds, read_rows
+from synthscope.train.benchmark.registry import DetectorSpec, select
+from synthscope.train.benchmark.results import ENSEMBLE, BenchResult, summarise
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    manifest: Path
+    out: Path = Path("out/bench")
+    cache: Path = Path("data/features")
+    codecs: tuple[str, ...] = EVAL_CODECS
+    groups: tuple[str, ...] = ()  # empty: every group present
+    detectors: tuple[str, ...] = ()  # empty: every registered detector
+    workers: int = 1
+    seed: int = 0
+    window_s: float = 3.0
+    max_eval_clips: int = 600  # per class per fold; 0 = all (the CNN's scoring time grows with it)
+    in_distribution: bool = True
+    budget: Budget = field(default_factory=lambda: BUDGET)
+
+
+class _Ticker:
+    """A Rich bar task, or nothing when progress is off: callers tick it the same way."""
+
+    def __init__(self, bar: Progress | None = None, task: TaskID | None = None) -> None:
+        self.bar, self.task = bar, task
+
+    def advance(self, n: int = 1) -> None:
+        if self.bar is not None and self.task is not None:
+            self.bar.advance(self.task, n)
+
+    def describe(self, text: str) -> None:
+        if self.bar is not None and self.task is not None:
+            self.bar.update(self.task, description=text)
+
+
+@contextmanager
+def _bar(console: Console, show: bool, label: str, total: int) -> Iterator[_Ticker]:
+    if not show:
+        yield _Ticker()
+        return
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
+        yield _Ticker(bar, bar.add_task(label, total=total))
+
+
+def _needs(folds: list[Fold], codecs: tuple[str, ...]) -> dict[int, set[str]]:
+    """Row index -> conditions any fold reads it under."""
+    needs: dict[int, set[str]] = defaultdict(set)
+    for f in folds:
+        for i in (*f.fit, *f.calib):
+            needs[i].add(STORED)
+        for i in f.eval:
+            needs[i].update(codecs)
+    return needs
+
+
+def _hash_clips(
+    rows: list[Row], needs: dict[int, set[str]], stats: ExtractionStats
+) -> tuple[dict[int, str], dict[str, tuple[Path, set[str]]]]:
+    """Row -> clip sha256, and sha -> (a path, every condition any row with that audio needs).
+
+    Rows with byte-identical audio share one cache entry; an unreadable file is recorded, not fatal.
+    """
+    shas: dict[int, str] = {}
+    for i in sorted(needs):
+        try:
+            shas[i] = file_sha256(rows[i].path)
+        except OSError as exc:
+            stats.failed.append((str(rows[i].path), f"{type(exc).__name__}: {exc}"))
+    by_sha: dict[str, tuple[Path, set[str]]] = {}
+    for i, sha in shas.items():
+        by_sha.setdefault(sha, (rows[i].path, set()))[1].update(needs[i])
+    return shas, by_sha
+
+
+def run_benchmark(
+    cfg: BenchConfig,
+    *,
+    registry: dict[str, DetectorSpec] | None = None,
+    console: Console | None = None,
+    progress: bool = True,
+) -> BenchResult:
+    """Run the whole leave-one-source-out benchmark and return (not write) its result."""
+    console = console or Console(stderr=True)
+    started = time.perf_counter()
+    codecs = tuple(dict.fromkeys(c.strip() for c in cfg.codecs if c.strip()))
+    if not codecs:
+        raise ValueError("name at least one codec condition")
+    probe = (0.1 * np.sin(2 * np.pi * 220 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)).astype(np.float32)
+    for c in codecs:  # an unknown condition fails now, not after an hour of extraction
+        condition_audio(probe, c)
+    specs = select(list(cfg.detectors), registry)
+    rows = read_rows(cfg.manifest)
+    folds = loso_folds(rows, cfg.groups or None)
+    if not folds:
+        raise ValueError(f"{cfg.manifest} has no groups to hold out")
+    indist = in_distribution_fold(rows) if cfg.in_distribution else None
+    needs = _needs([*folds, *([indist] if indist else [])], codecs)
+
+    stats = ExtractionStats()
+    hash_started = time.perf_counter()
+    shas, by_sha = _hash_clips(rows, needs, stats)
+    hash_seconds = time.perf_counter() - hash_started
+
+    cache = FeatureCache(cfg.cache, cfg.window_s)
+    extractors = {name: spec.extractor() for name, spec in specs.items()}
+    heads = {name: spec.head(cfg.budget) for name, spec in specs.items()}
+    try:
+        jobs = plan(cache, extractors, by_sha, stats)
+        console.print(
+            f"{len(rows)} clips, {len(folds)} held-out groups, conditions {', '.join(codecs)}; "
+            f"features cached for {stats.entries_cached}/{stats.entries_needed} (clip, condition, extractor), "
+            f"{len(jobs)} clips to extract with {cfg.workers} worker(s)"
+        )
+        with _bar(console, progress and bool(jobs), "extract features", len(jobs)) as ticker:
+            run_extraction(
+                cache,
+                extractors,
+                {n: s.extractor for n, s in specs.items()},
+                jobs,
+                window_s=cfg.window_s,
+                workers=cfg.workers,
+                stats=stats,
+                tick=ticker.advance,
+            )
+        runner = FoldRunner(
+            rows,
+            shas,
+            cache,
+            extractors,
+            heads,
+            cfg.budget,
+            codecs=codecs,
+            seed=cfg.seed,
+            max_eval_clips=cfg.max_eval_clips,
+        )
+        results = []
+        folds_started = time.perf_counter()
+        with _bar(console, progress, "folds", len(folds) + int(indist is not None)) as ticker:
+            for fold in folds:
+                ticker.describe(f"fold {fold.group}")
+                results.append(runner.run(fold))
+                ticker.advance()
+            ticker.describe("in-distribution")
+            indist_result = runner.run(indist) if indist else None
+            ticker.advance()
+        folds_seconds = time.perf_counter() - folds_started
+    finally:
+        cache.close()
+    names = [*specs, ENSEMBLE]
+    return BenchResult(
+        manifest=str(cfg.manifest),
+        codecs=list(codecs),
+        detectors=names,
+        thresholds={**dict.fromkeys(specs, DETECTOR_THRESHOLD), ENSEMBLE: runner.ensemble_threshold},
+        seed=cfg.seed,
+        window_s=cfg.window_s,
+        budget={**asdict(cfg.budget), "max_eval_clips_per_class": cfg.max_eval_clips},
+        folds=results,
+        in_distribution=indist_result,
+        summary=summarise(results, list(codecs), names),
+        timing={
+            "total_s": round(time.perf_counter() - started, 2),
+            "hash_s": round(hash_seconds, 2),
+            "extraction_s": round(stats.seconds, 2),
+            "folds_s": round(folds_seconds, 2),
+        },
+        extraction={
+            **asdict(stats),
+            "cache": str(cfg.cache),
+            "workers": cfg.workers,
+            "versions": {n: f"{e.name}@{e.version}" for n, e in extractors.items()},
+        },
+    )
