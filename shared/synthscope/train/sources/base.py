@@ -89,6 +89,38 @@ class Source:
     pip: dict[str, str] = field(default_factory=dict)
 
 
+def human_item(
+    key: str,
+    kind: str,
+    source: str,
+    family: str,
+    speaker: str,
+    est_s: float,
+    spec: RenderSpec,
+    *,
+    lang: str = "",
+    group: str | None = None,
+    pool: str | None = None,
+    text: str = "",
+) -> Item:
+    """A human recording: engine 'human'; the split group defaults to the speaker, the pool to the family."""
+    return Item(
+        key=key,
+        label=HUMAN,
+        kind=kind,
+        source=source,
+        engine="human",
+        family=family,
+        speaker=speaker,
+        lang=lang,
+        group=group or speaker,
+        pool=pool or family,
+        est_s=est_s,
+        spec=spec,
+        text=text,
+    )
+
+
 def stable_hash(*parts: object) -> int:
     """Process-independent 64-bit hash (Python's hash() is salted per process)."""
     h = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8)

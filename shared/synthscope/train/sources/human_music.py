@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import HUMAN, MUSIC, Item, PlanContext, Source, slug
+from .base import HUMAN, MUSIC, Item, PlanContext, Source, human_item, slug
 from .budget import pick_balanced
 from .fetch import fetch_deb
 from .files import FilesSpec, probe_duration
@@ -31,21 +31,14 @@ def music_items(src: str, pool: str, tracks: Sequence[tuple[str, list[Path], str
                 continue
             spk = f"{pool}:{slug(name)}"
             items.append(
-                Item(
-                    key=slug(f"{src}__{name}__{int(s):05d}"),
-                    label=HUMAN,
-                    kind=MUSIC,
-                    source=src,
-                    engine="human",
-                    family=pool,
-                    speaker=spk,
-                    lang="",
-                    group=spk,
-                    pool=pool,
-                    est_s=d,
-                    spec=FilesSpec(
-                        tuple(str(p) for p in paths), fmt=fmt, offset=float(s), duration=d, mix=len(paths) > 1
-                    ),
+                human_item(
+                    slug(f"{src}__{name}__{int(s):05d}"),
+                    MUSIC,
+                    src,
+                    pool,
+                    spk,
+                    d,
+                    FilesSpec(tuple(str(p) for p in paths), fmt=fmt, offset=float(s), duration=d, mix=len(paths) > 1),
                 )
             )
     return items

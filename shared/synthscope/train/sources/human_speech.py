@@ -10,7 +10,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from .base import HUMAN, SPEECH, Item, PlanContext, Source, slug
+from .base import HUMAN, SPEECH, Item, PlanContext, Source, human_item, slug
 from .budget import pack, pick_balanced
 from .fetch import fetch_deb
 from .files import ChannelVariants, FilesSpec, probe_duration
@@ -29,19 +29,17 @@ def _packed_items(
 ) -> list[Item]:
     """One item per pack of consecutive short clips of one speaker (key: source, speaker, index)."""
     return [
-        Item(
-            key=slug(f"{source}__{speaker}__{i:04d}"),
-            label=HUMAN,
-            kind=SPEECH,
-            source=source,
-            engine="human",
-            family=family,
-            speaker=speaker,
+        human_item(
+            slug(f"{source}__{speaker}__{i:04d}"),
+            SPEECH,
+            source,
+            family,
+            speaker,
+            sum(d for _, d in pk),
+            FilesSpec(tuple(str(p) for p, _ in pk), fmt=fmt, pack=len(pk) > 1),
             lang=lang,
             group=group,
             pool=pool,
-            est_s=sum(d for _, d in pk),
-            spec=FilesSpec(tuple(str(p) for p, _ in pk), fmt=fmt, pack=len(pk) > 1),
         )
         for i, pk in enumerate(pack(files))
     ]
@@ -76,19 +74,15 @@ def plan_asterisk(ctx: PlanContext) -> list[Item]:
                 if all(w.exists() for w in wavs):
                     variants.append(FilesSpec(tuple(map(str, wavs)), pack=len(pk) > 1))
                 items.append(
-                    Item(
-                        key=key,
-                        label=HUMAN,
-                        kind=SPEECH,
-                        source=f"asterisk-core-sounds-{lang}",
-                        engine="human",
-                        family="asterisk",
-                        speaker=f"asterisk:{spk}",
+                    human_item(
+                        key,
+                        SPEECH,
+                        f"asterisk-core-sounds-{lang}",
+                        "asterisk",
+                        f"asterisk:{spk}",
+                        sum(d for _, d in pk),
+                        ChannelVariants(key, tuple(variants)),
                         lang=lang,
-                        group=f"asterisk:{spk}",
-                        pool="asterisk",
-                        est_s=sum(d for _, d in pk),
-                        spec=ChannelVariants(key, tuple(variants)),
                         text=" ".join(as_sentence(prompts[n]) for n in names if n in prompts),
                     )
                 )
@@ -110,19 +104,17 @@ def plan_fillets(lang: str, ctx: PlanContext) -> list[Item]:
         # one actor may voice several minor characters: keep all minor ones in one split group
         group = spk if ln.font in ("small", "big") else f"fillets-{lang}:minor"
         items.append(
-            Item(
-                key=slug(f"{src}__{ln.level}__{ln.did}"),
-                label=HUMAN,
-                kind=SPEECH,
-                source=src,
-                engine="human",
-                family=f"fillets-{lang}",
-                speaker=spk,
+            human_item(
+                slug(f"{src}__{ln.level}__{ln.did}"),
+                SPEECH,
+                src,
+                f"fillets-{lang}",
+                spk,
+                probe_duration(p),
+                FilesSpec((str(p),)),
                 lang=lang,
                 group=group,
                 pool="fillets",
-                est_s=probe_duration(p),
-                spec=FilesSpec((str(p),)),
                 text=ln.native,
             )
         )
