@@ -91,3 +91,26 @@ class SpectrogramExtractor(_DetectorFeatures):
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
             return self._mod.log_spectrogram(x)[:, 0].numpy()
+
+
+class SpeechEncoderExtractor(_DetectorFeatures):
+    """`speech_encoder.SpeechEncoder.pooled`: time mean + std of every Whisper tiny.en hidden state,
+    [B, 5, 768], float16 on disk (~7.7 kB per window; pooled activations need no more precision).
+
+    The version carries the weights' sha256 prefix, so another `model.bin` misses the cache. The
+    encoder is loaded on the first `extract`, not here: the main process builds extractors only
+    to read their versions.
+    """
+
+    name = "speech_encoder"
+    dtype = np.dtype(np.float16)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.version = versioned(f"{self._mod.VERSION}+{self._mod.weights_sha256()[:12]}", self._mod.CONSTANTS)
+        self._encoder: Any = None
+
+    def features(self, windows: np.ndarray) -> np.ndarray:
+        if self._encoder is None:
+            self._encoder = self._mod.load()
+        return np.clip(self._encoder.pooled(windows), -65000.0, 65000.0)  # stay finite in float16

@@ -116,3 +116,64 @@ class SpectroCNNHead:
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         return np.asarray(self.model.predict_features(features), np.float32)
+
+
+@dataclass(frozen=True)
+class SpeechEncoderParams:
+    """Every hyper-parameter of the speech-encoder head, in one place.
+
+    `states` picks hidden states of the pooled [B, n_states, 2·d] features (0 = the conv
+    embeddings, the last = the encoder output); None concatenates them all. A strong L2 penalty
+    (small C) because a few thousand windows from a handful of sources face 3 840 features:
+    the head must not learn the sources. `max_windows` caps the training set (class-balanced)
+    so a fold's fit stays at seconds.
+    """
+
+    states: tuple[int, ...] | None = None
+    C: float = 0.05
+    max_iter: int = 500
+    class_weight: str | None = "balanced"
+    max_windows: int = 12000
+
+
+SPEECH_ENCODER = SpeechEncoderParams()
+
+
+class SpeechEncoderHead:
+    """Standardise, then logistic regression (scikit-learn) on pooled Whisper-encoder states."""
+
+    def __init__(
+        self, budget: Budget = BUDGET, params: SpeechEncoderParams = SPEECH_ENCODER, model: Any = None
+    ) -> None:
+        self.budget, self.params, self.model = budget, params, model
+
+    @property
+    def max_windows(self) -> int:
+        return self.params.max_windows
+
+    def _design(self, features: np.ndarray) -> np.ndarray:
+        f = np.asarray(features, np.float32)
+        if f.ndim != 3:
+            raise ValueError(f"expected pooled features [B, states, dim], got shape {f.shape}")
+        if self.params.states is not None:
+            f = f[:, list(self.params.states)]
+        return f.reshape(len(f), -1)
+
+    def fit(self, features: np.ndarray, labels: np.ndarray, seed: int) -> SpeechEncoderHead:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        p = self.params
+        keep = balanced_subset(labels, p.max_windows, seed)  # a no-op when the runner already capped
+        model = make_pipeline(
+            StandardScaler(),
+            LogisticRegression(C=p.C, max_iter=p.max_iter, class_weight=p.class_weight, random_state=seed),
+        )
+        model.fit(self._design(features[keep]), np.asarray(labels)[keep])
+        return SpeechEncoderHead(self.budget, p, model)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        if len(features) == 0:
+            return np.zeros(0, np.float32)
+        return np.asarray(self.model.predict_proba(self._design(features))[:, 1], np.float32)

@@ -14,8 +14,16 @@ from synthscope.train.benchmark.extractors import (
     Extractor,
     FakeprintExtractor,
     SpectrogramExtractor,
+    SpeechEncoderExtractor,
 )
-from synthscope.train.benchmark.heads import AcousticHead, Budget, FakeprintHead, Head, SpectroCNNHead
+from synthscope.train.benchmark.heads import (
+    AcousticHead,
+    Budget,
+    FakeprintHead,
+    Head,
+    SpectroCNNHead,
+    SpeechEncoderHead,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,7 @@ REGISTRY: dict[str, DetectorSpec] = {
     "fakeprint": DetectorSpec(FakeprintExtractor, FakeprintHead),
     "acoustic": DetectorSpec(AcousticExtractor, AcousticHead),
     "spectro_cnn": DetectorSpec(SpectrogramExtractor, SpectroCNNHead),
+    "speech_encoder": DetectorSpec(SpeechEncoderExtractor, SpeechEncoderHead),
 }
 
 
