@@ -14,7 +14,6 @@ the same audio as `stored`, so both read and write the `stored` rows.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sqlite3
@@ -32,14 +31,6 @@ _CHUNK = 400  # sqlite host-parameter batches
 
 def storage_condition(condition: str) -> str:
     return ALIASES.get(condition, condition)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from synthscope.audio.decode import file_sha256
 from synthscope.config import SAMPLE_RATE
 from synthscope.train.augment import EVAL_CODECS
-from synthscope.train.benchmark.cache import FeatureCache, file_sha256
+from synthscope.train.benchmark.cache import FeatureCache
 from synthscope.train.benchmark.extract import STORED, ExtractionStats, condition_audio, plan, run_extraction
 from synthscope.train.benchmark.folds import DETECTOR_THRESHOLD, FoldRunner
 from synthscope.train.benchmark.heads import BUDGET, Budget
