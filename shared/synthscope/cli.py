@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from synthscope.detect.profiles import Profile
 from synthscope.errors import SynthscopeError
 
 if TYPE_CHECKING:
@@ -58,6 +59,10 @@ def analyze(
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw the timeline to this PNG")] = None,
     bundle: Annotated[Path | None, typer.Option("--bundle", help="Model bundle directory")] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto, cpu or cuda")] = None,
+    profile: Annotated[
+        Profile,
+        typer.Option("--profile", help="default: most accurate (speech encoder); fast: no encoder, bulk screening"),
+    ] = Profile.default,
 ) -> None:
     """Analyse files; exit 0 when all were analysed, 2 when any input was bad."""
     from synthscope.config import Settings
@@ -69,6 +74,7 @@ def analyze(
     try:
         settings = Settings(**overrides)
         engine = Engine.load(settings, bundle)
+        engine.bundle.members(profile)
     except (SynthscopeError, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
@@ -79,7 +85,7 @@ def analyze(
                 raise _missing(path)
             with _progress() as prog:
                 task = prog.add_task(path.name[:40], total=None)
-                result = engine.analyze(path, progress=_updater(prog, task))
+                result = engine.analyze(path, profile=profile, progress=_updater(prog, task))
         except SynthscopeError as exc:
             bad += 1
             _emit_error(path, exc, as_json)
@@ -164,6 +170,7 @@ def _print_result(path: Path, r: AnalysisResult) -> None:
     head.add_row("[bold]timeline[/bold]", strip + (" …" if len(r.timeline) > 200 else ""))
     a = r.audio
     head.add_row("[bold]audio[/bold]", f"{a.format}, {a.duration_s:.1f} s, {a.sample_rate} Hz, {a.channels} ch")
+    head.add_row("[bold]model[/bold]", f"{r.model.bundle} {r.model.version} · profile {r.model.profile}")
     if r.detectors:
         head.add_row(
             "[bold]detectors[/bold]",

@@ -21,6 +21,7 @@ from synthscope.config import SAMPLE_RATE, Settings, get_settings
 from synthscope.detect.acoustic import AcousticDetector
 from synthscope.detect.base import Detector, logit, sigmoid
 from synthscope.detect.bundle import Bundle, load_bundle
+from synthscope.detect.profiles import Profile
 from synthscope.detect.verdict import decide, window_label
 from synthscope.reports.schema import (
     AnalysisResult,
@@ -58,6 +59,7 @@ class Engine:
         #: Detectors outside the trained stack (e.g. `hf`), blended in logit space with a fixed weight.
         self.extra = extra or {}
         self.failed: dict[str, str] = {}
+        self.profile: str = Profile.default
 
     @classmethod
     def load(cls, settings: Settings | None = None, bundle_path: Path | None = None) -> Engine:
@@ -98,15 +100,18 @@ class Engine:
             return None
 
     def score_windows(
-        self, windows: np.ndarray, features: dict[str, np.ndarray] | None = None
+        self, windows: np.ndarray, features: dict[str, np.ndarray] | None = None, members: list[str] | None = None
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Calibrated ensemble P(ai) per window, and each detector's own P(ai).
 
-        Detectors with readable features (acoustic) leave them in `features` so the
-        explanation reuses them instead of computing them twice.
+        `members`: the profile's detectors (None: all). Detectors with readable features
+        (acoustic) leave them in `features` so the explanation reuses them instead of
+        computing them twice.
         """
         scores: dict[str, np.ndarray] = {}
         for name, det in self.bundle.detectors.items():
+            if members is not None and name not in members:
+                continue
             if features is not None and isinstance(det, AcousticDetector) and name not in self.failed:
                 try:
                     features[name] = det.features(windows)
@@ -128,14 +133,28 @@ class Engine:
 
     # -- whole files -----------------------------------------------------------------------------------
 
-    def analyze(self, path: Path, *, progress: ProgressFn | None = None, sha256: str | None = None) -> AnalysisResult:
+    def analyze(
+        self,
+        path: Path,
+        *,
+        profile: str = Profile.default,
+        progress: ProgressFn | None = None,
+        sha256: str | None = None,
+    ) -> AnalysisResult:
         """Raises a `BadInput` subclass for input that can never be analysed.
 
-        `sha256`: the file's digest when the caller already has it (the worker hashes while downloading),
-        so a large upload is not read a second time just to hash it."""
+        Args:
+            path: the audio file.
+            profile: which of the bundle's profiles runs (`default`, `fast`); ValueError if unknown.
+            progress: called with (windows done, windows expected or None) after each batch.
+            sha256: the file's digest when the caller already has it (the worker hashes while
+                downloading), so a large upload is not read a second time just to hash it.
+        """
         t_start = time.perf_counter()
         s = self.settings
+        members = self.bundle.members(profile)
         self.failed = {}
+        self.profile = str(profile)
         sniffed = check_file(path, max_bytes=s.max_file_bytes)
         window_s, hop_s = s.window_s, s.effective_hop_s
         decode_s = 0.0
@@ -170,7 +189,7 @@ class Engine:
                 if keep.any():
                     active = batch.samples[keep]
                     feats: dict[str, np.ndarray] = {}
-                    p, det_scores = self.score_windows(active, feats)
+                    p, det_scores = self.score_windows(active, feats, members)
                     p_all[keep] = p
                     probs.append(p)
                     if "acoustic" in det_scores:
@@ -221,11 +240,15 @@ class Engine:
         if scored.size == 0:
             reason = NotApplicableReason.no_speech_or_music if n_noise else NotApplicableReason.silent
             return self._not_applicable(reason, timeline, audio, timing)
-        fv = decide(scored, self.bundle.thresholds)
+        available = [n for n in members if n not in self.failed]
+        detectors = self._detector_scores(timeline, self.bundle.ensemble.weights(available), members)
+        calibrated = {
+            d.name: self.bundle.ensemble.calibrated(d.name, d.ai_probability)
+            for d in detectors
+            if d.ai_probability is not None and d.name in self.bundle.ensemble.detectors
+        }
+        fv = decide(scored, self.bundle.thresholds, calibrated)
         labels = [w.label for w in timeline]
-        available = [n for n in self.bundle.detectors if n not in self.failed]
-        weights = self.bundle.ensemble.weights(available)
-        detectors = self._detector_scores(timeline, weights)
         explanation: list[str] = []
         if isinstance(acoustic, AcousticDetector) and acoustic_sum is not None:
             explanation = acoustic.explain(acoustic_sum / scored.size, fv.ai_probability)
@@ -250,9 +273,11 @@ class Engine:
             timing=timing,
         )
 
-    def _detector_scores(self, timeline: list[WindowScore], weights: dict[str, float]) -> list[DetectorScore]:
+    def _detector_scores(
+        self, timeline: list[WindowScore], weights: dict[str, float], members: list[str]
+    ) -> list[DetectorScore]:
         out = []
-        names = list(self.bundle.detectors) + list(self.extra)
+        names = [n for n in self.bundle.detectors if n in members] + list(self.extra)
         for name in names:
             det = self.bundle.detectors.get(name) or self.extra[name][0]
             vals = [w.detectors[name] for w in timeline if name in w.detectors]
@@ -280,7 +305,13 @@ class Engine:
         return out
 
     def _model_info(self) -> ModelInfo:
-        return ModelInfo(bundle=self.bundle.name, version=self.bundle.version, sha256=self.bundle.sha256)
+        return ModelInfo(
+            bundle=self.bundle.name,
+            version=self.bundle.version,
+            sha256=self.bundle.sha256,
+            profile=self.profile,
+            detectors=self.bundle.members(self.profile),
+        )
 
     def _not_applicable(
         self, reason: NotApplicableReason, timeline: list[WindowScore], audio: AudioInfo, timing: Timing

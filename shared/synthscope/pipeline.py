@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from synthscope.audio.validate import check_file
 from synthscope.config import Settings
+from synthscope.detect.profiles import Profile
 from synthscope.errors import AudioTooLong, BadInput, NotFound, SynthscopeError
 from synthscope.logs import bound
 from synthscope.ports import BlobStore, ReportStore
@@ -53,13 +54,26 @@ class SharedEngine:
         self.lock = threading.RLock()
         s = engine.settings
         #: What a stored result depends on besides the bytes: the bundle and the window settings.
-        self.result_key = f"{engine.bundle.sha256}:w{s.window_s:g}:h{s.effective_hop_s:g}"
+        self._key = f"{engine.bundle.sha256}:w{s.window_s:g}:h{s.effective_hop_s:g}"
+
+    @property
+    def result_key(self) -> str:
+        """The default profile's key (kept for callers that know no profile)."""
+        return self.key_for(Profile.default)
+
+    def key_for(self, profile: str) -> str:
+        """What a stored result depends on besides the bytes: bundle, window settings and profile."""
+        return self._key if profile == Profile.default else f"{self._key}:p{profile}"
 
     def analyze(
-        self, path: Path, progress: Callable[[int, int | None], None] | None = None, sha256: str | None = None
+        self,
+        path: Path,
+        progress: Callable[[int, int | None], None] | None = None,
+        sha256: str | None = None,
+        profile: str = Profile.default,
     ) -> AnalysisResult:
         with self.lock:
-            return self.engine.analyze(path, progress=progress, sha256=sha256)
+            return self.engine.analyze(path, progress=progress, sha256=sha256, profile=profile)
 
 
 def check_duration(path: Path, max_duration_s: float) -> None:
@@ -196,7 +210,9 @@ class Pipeline:
                 except NotFound:
                     raise BadInput("the uploaded object no longer exists") from None
                 check_file(path, max_bytes=int(doc.get("max_file_bytes", self.settings.max_file_bytes)))
-                cached = self.reports.cached_result(sha, self.engine.result_key)
+                profile = str(doc.get("profile") or Profile.default)
+                result_key = self.engine.key_for(profile)
+                cached = self.reports.cached_result(sha, result_key)
                 if cached is not None:
                     log.info("de-duplicated: reusing the stored result for these bytes", extra={"sha256": sha})
                     stage(Stage.finalizing)
@@ -205,13 +221,13 @@ class Pipeline:
                 max_dur = float(doc.get("max_duration_s", self.settings.max_duration_s))
                 check_duration(path, max_dur)
                 result = self.engine.analyze(
-                    path, progress=self._progress(task_id, token, stage, self.clock()), sha256=sha
+                    path, progress=self._progress(task_id, token, stage, self.clock()), sha256=sha, profile=profile
                 )
                 if result.audio.duration_s > max_dur + 1.0:  # no declared duration in the header: caught here
                     raise AudioTooLong(f"the audio lasts {result.audio.duration_s:.0f} s; the limit is {max_dur:.0f} s")
                 stage(Stage.finalizing)
                 return self._finish_ok(
-                    task_id, token, result.model_dump(mode="json"), (sha, self.engine.result_key), stage_now, stage_t
+                    task_id, token, result.model_dump(mode="json"), (sha, result_key), stage_now, stage_t
                 )
         except _LeaseLost:
             log.warning("lease lost to another attempt; leaving the report to it")

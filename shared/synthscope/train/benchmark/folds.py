@@ -1,8 +1,9 @@
-"""Run one fold on cached features: refit each head, fit the ensemble on calib, score the eval set.
+"""Run one fold on cached features: refit each head, score the eval set, keep the window scores.
 
-Training and calibration read the clips as stored; the eval set is read under every codec
-condition. A clip's score is the mean of its window probabilities (as `evaluate` and the
-product do), and metrics are per clip.
+Heads train on the fold's fit and calib sets (clips as stored); the eval set is read under
+every codec condition. A clip's score is the mean of its window probabilities (as `evaluate`
+and the product do), and metrics are per clip. The eval windows' scores are kept in
+`FoldRunner.oof`: the ensemble is fitted on them afterwards, out of fold (`stacking.py`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synthscope.detect.ensemble import Ensemble
 from synthscope.detect.verdict import Thresholds
 from synthscope.train.benchmark.cache import FeatureCache
 from synthscope.train.benchmark.extract import STORED
 from synthscope.train.benchmark.extractors import Extractor
 from synthscope.train.benchmark.heads import Budget, Head, balanced_subset
 from synthscope.train.benchmark.protocol import Fold, Row, check_no_leak, has_both_classes
-from synthscope.train.benchmark.results import ENSEMBLE, FoldResult
+from synthscope.train.benchmark.results import FoldResult
+from synthscope.train.benchmark.stacking import OOF, WindowPreds
 from synthscope.train.metrics import summarize
 
 #: Raw detector scores are uncalibrated P(ai): their FPR/FNR are read at 0.5.
@@ -60,6 +61,7 @@ class FoldRunner:
         self.extractors, self.heads, self.budget = extractors, heads, budget
         self.codecs, self.seed, self.max_eval_clips = list(codecs), seed, max_eval_clips
         self.ensemble_threshold = Thresholds().decision
+        self.oof: OOF = {}
 
     # -- reading cached features -------------------------------------------------------------
 
@@ -113,8 +115,7 @@ class FoldRunner:
             res.notes.append("fit set lacks a class: fold skipped")
             return res
         fitted = self._fit_heads(fold, res)
-        ensemble = self._fit_ensemble(fold, fitted, res)
-        self._score(fold, fitted, ensemble, res)
+        self._score(fold, fitted, res)
         res.seconds = time.perf_counter() - started
         return res
 
@@ -130,7 +131,11 @@ class FoldRunner:
         return Fold(fold.group, fold.side, fit, calib, fold.eval)
 
     def _fit_heads(self, fold: Fold, res: FoldResult) -> dict[str, Head]:
-        idx = self.index(STORED, fold.fit)
+        return self.fit_heads((*fold.fit, *fold.calib), res)
+
+    def fit_heads(self, row_ids: Sequence[int], res: FoldResult) -> dict[str, Head]:
+        """Every head refitted on the stored-condition windows of `row_ids` (sizes and times into `res`)."""
+        idx = self.index(STORED, row_ids)
         y = self.labels(idx)
         res.fit_clips, res.fit_windows = len(idx.clips), len(y)
         fitted: dict[str, Head] = {}
@@ -142,33 +147,25 @@ class FoldRunner:
             res.fit_seconds[name] = round(time.perf_counter() - t, 2)
         return fitted
 
-    def _fit_ensemble(self, fold: Fold, fitted: Mapping[str, Head], res: FoldResult) -> Ensemble | None:
-        idx = self.index(STORED, fold.calib)
-        y = self.labels(idx)
-        keep = balanced_subset(y, self.budget.calib_max_windows, self.seed)
-        idx, y = idx.subset(keep), y[keep]
-        res.calib_clips, res.calib_windows = len(set(idx.clip.tolist())), len(y)
-        if len(set(y.tolist())) < 2:
-            res.notes.append("calib set lacks a class: no ensemble for this fold")
-            return None
-        scores = {name: head.predict(self.gather(name, STORED, idx)) for name, head in fitted.items()}
-        return Ensemble.fit(scores, y)
-
-    def _score(self, fold: Fold, fitted: Mapping[str, Head], ensemble: Ensemble | None, res: FoldResult) -> None:
+    def _score(self, fold: Fold, fitted: Mapping[str, Head], res: FoldResult) -> None:
         ids = self.capped_eval(fold)
         res.eval_ai = sum(self.rows[i].label for i in ids)
         res.eval_human = len(ids) - res.eval_ai
-        names = [*fitted, *([ENSEMBLE] if ensemble else [])]
+        names = list(fitted)
+        self.oof[fold.group] = {}
         for cond in self.codecs:
             y_parts: list[np.ndarray] = []
             p_parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
+            w_rows: list[np.ndarray] = []
+            w_scores: dict[str, list[np.ndarray]] = {n: [] for n in names}
             for b in range(0, len(ids), EVAL_BLOCK_CLIPS):
                 idx = self.index(cond, ids[b : b + EVAL_BLOCK_CLIPS])
                 if not idx.clips:
                     continue
                 win = {name: head.predict(self.gather(name, cond, idx)) for name, head in fitted.items()}
-                if ensemble is not None:
-                    win[ENSEMBLE] = ensemble.combine(win)
+                w_rows.append(np.asarray(idx.clips, np.int64)[idx.clip])
+                for n in names:
+                    w_scores[n].append(win[n])
                 counts = np.bincount(idx.clip, minlength=len(idx.clips))
                 for n in names:
                     p_parts[n].append(np.bincount(idx.clip, weights=win[n], minlength=len(idx.clips)) / counts)
@@ -177,11 +174,10 @@ class FoldRunner:
                 res.notes.append(f"{cond}: no judgeable eval windows")
                 continue
             y = np.concatenate(y_parts)
-            res.metrics[cond] = {
-                n: summarize(
-                    y,
-                    np.concatenate(p_parts[n]),
-                    self.ensemble_threshold if n == ENSEMBLE else DETECTOR_THRESHOLD,
-                )
-                for n in names
-            }
+            res.metrics[cond] = {n: summarize(y, np.concatenate(p_parts[n]), DETECTOR_THRESHOLD) for n in names}
+            rows = np.concatenate(w_rows)
+            self.oof[fold.group][cond] = WindowPreds(
+                rows,
+                np.array([self.rows[i].label for i in rows], np.int64),
+                {n: np.concatenate(w_scores[n]) for n in names},
+            )

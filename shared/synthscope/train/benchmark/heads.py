@@ -18,6 +18,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from synthscope.train.encoder_head import HeadParams, fit_head, head_probabilities
+
+#: The speech_encoder head the benchmark and the shipped bundle use.
+HEAD_PARAMS = HeadParams()
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -177,3 +182,22 @@ class SpeechEncoderHead:
         if len(features) == 0:
             return np.zeros(0, np.float32)
         return np.asarray(self.model.predict_proba(self._design(features))[:, 1], np.float32)
+
+
+class EncoderHeadTorch:
+    """The shipped speech_encoder head (`train/encoder_head.fit_head`) on cached pooled states."""
+
+    def __init__(self, budget: Budget = BUDGET, params: HeadParams | None = None, model: Any = None) -> None:
+        self.budget, self.params, self.model = budget, params or HEAD_PARAMS, model
+
+    @property
+    def max_windows(self) -> int:
+        return self.params.max_windows
+
+    def fit(self, features: np.ndarray, labels: np.ndarray, seed: int) -> EncoderHeadTorch:
+        keep = balanced_subset(labels, self.params.max_windows, seed)
+        head = fit_head(features[keep], np.asarray(labels)[keep], self.params, seed=seed)
+        return EncoderHeadTorch(self.budget, self.params, head)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return head_probabilities(self.model, features, self.params.states)

@@ -101,6 +101,7 @@ def markdown(result: BenchResult) -> str:
             )
             lines.append("| " + " | ".join([label, line.counts, *cells]) + " |")
         lines.append("")
+    lines += _subset_lines(result)
     notes = [
         (f.group, n)
         for f in [*result.folds, *([result.in_distribution] if result.in_distribution else [])]
@@ -109,6 +110,33 @@ def markdown(result: BenchResult) -> str:
     if notes:
         lines += ["## Notes", "", *[f"- {g}: {n}" for g, n in notes], ""]
     return "\n".join(lines)
+
+
+def _subset_lines(result: BenchResult) -> list[str]:
+    """Every detector subset's stacked ensemble (nested out-of-fold): which detectors earn their place."""
+    if not result.subsets:
+        return []
+    out = [
+        "## Ensembles of every detector subset",
+        "",
+        "Mean / worst AUC over held-out groups of the out-of-fold stacker restricted to each subset "
+        "(nested: the stacker judged on a group never saw its labels). A detector whose removal does "
+        "not lower mean or worst adds nothing and leaves the default profile. Profiles: "
+        + "; ".join(f"{k} = {' + '.join(v)}" for k, v in result.profiles.items())
+        + ".",
+        "",
+        "| subset | " + " | ".join(f"{c} mean | {c} worst" for c in result.codecs) + " |",
+        "|---|" + "---:|" * (2 * len(result.codecs)),
+    ]
+    ref = reference_condition(result)
+    order = sorted(result.subsets.get(ref, {}), key=lambda k: -result.subsets[ref][k]["mean"])
+    for sub in order:
+        cells = []
+        for c in result.codecs:
+            v = result.subsets.get(c, {}).get(sub)
+            cells += ["–", "–"] if v is None else [f"{v['mean']:.3f}", f"{v['worst']:.3f}"]
+        out.append(f"| {sub} | " + " | ".join(cells) + " |")
+    return [*out, ""]
 
 
 def console_tables(result: BenchResult) -> list[Table]:

@@ -14,7 +14,8 @@ import numpy as np
 
 from synthscope.train.evaluation.summary import json_safe
 
-ENSEMBLE = "ensemble"
+ENSEMBLE = "ensemble"  # the stacked ensemble of every benchmarked detector (default profile)
+ENSEMBLE_FAST = "ensemble_fast"  # the same, without detectors that need the speech encoder
 METRICS = ("auc", "eer", "fpr", "fnr", "ece")
 SCOPES = ("ai", "human", "all")
 
@@ -57,6 +58,9 @@ class BenchResult:
     summary: dict[str, Any]  # condition -> detector -> scope -> figures
     timing: dict[str, float]
     extraction: dict[str, Any]
+    profiles: dict[str, list[str]] = field(default_factory=dict)  # ensemble name -> detectors
+    subsets: dict[str, Any] = field(default_factory=dict)  # condition -> "a+b" -> {mean, worst} AUC
+    stacker: dict[str, Any] | None = None  # Ensemble.to_json() fitted on every fold's out-of-fold windows
 
     def to_json(self) -> dict[str, Any]:
         return json_safe(asdict(self))

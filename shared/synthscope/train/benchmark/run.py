@@ -28,6 +28,8 @@ from rich.progress import (
 
 from synthscope.audio.decode import file_sha256
 from synthscope.config import SAMPLE_RATE
+from synthscope.detect.ensemble import Ensemble
+from synthscope.detect.profiles import Profile
 from synthscope.train.augment import EVAL_CODECS
 from synthscope.train.benchmark.cache import FeatureCache
 from synthscope.train.benchmark.extract import STORED, ExtractionStats, condition_audio, plan, run_extraction
@@ -35,7 +37,17 @@ from synthscope.train.benchmark.folds import DETECTOR_THRESHOLD, FoldRunner
 from synthscope.train.benchmark.heads import BUDGET, Budget
 from synthscope.train.benchmark.protocol import Fold, Row, in_distribution_fold, loso_folds, read_rows
 from synthscope.train.benchmark.registry import DetectorSpec, select
-from synthscope.train.benchmark.results import ENSEMBLE, BenchResult, summarise
+from synthscope.train.benchmark.results import ENSEMBLE, ENSEMBLE_FAST, BenchResult, FoldResult, summarise
+from synthscope.train.benchmark.stacking import (
+    WindowPreds,
+    apply_profiles,
+    choose_profiles,
+    clip_means,
+    fit_oof,
+    nested_scores,
+    subset_summary,
+)
+from synthscope.train.metrics import summarize
 
 
 @dataclass(frozen=True)
@@ -189,18 +201,34 @@ def run_benchmark(
         folds_seconds = time.perf_counter() - folds_started
     finally:
         cache.close()
-    names = [*specs, ENSEMBLE]
+    threshold = runner.ensemble_threshold
+    eval_rows = {f.group: set(f.eval) for f in folds}
+    table = nested_scores(runner.oof, results, list(specs), threshold, eval_rows)
+    subset_table = {c: subset_summary(table, c) for c in codecs}
+    chosen = choose_profiles(subset_table, list(specs))
+    report_names: dict[str, str] = {Profile.default: ENSEMBLE, Profile.fast: ENSEMBLE_FAST}
+    if chosen.get(Profile.fast) == chosen.get(Profile.default):  # nothing needs the encoder: one ensemble
+        report_names.pop(Profile.fast)
+    profiles = {report_names[p]: members for p, members in chosen.items() if p in report_names}
+    apply_profiles(results, table, {p: m for p, m in chosen.items() if p in report_names}, report_names)
+    stacker = fit_oof(runner.oof, list(specs))
+    if indist_result is not None and stacker is not None and indist_result.group in runner.oof:
+        _score_in_distribution(indist_result, runner.oof[indist_result.group], stacker, profiles, threshold)
+    names = [*specs, *profiles]
     return BenchResult(
         manifest=str(cfg.manifest),
         codecs=list(codecs),
         detectors=names,
-        thresholds={**dict.fromkeys(specs, DETECTOR_THRESHOLD), ENSEMBLE: runner.ensemble_threshold},
+        thresholds={**dict.fromkeys(specs, DETECTOR_THRESHOLD), **dict.fromkeys(profiles, threshold)},
         seed=cfg.seed,
         window_s=cfg.window_s,
         budget={**asdict(cfg.budget), "max_eval_clips_per_class": cfg.max_eval_clips},
         folds=results,
         in_distribution=indist_result,
         summary=summarise(results, list(codecs), names),
+        profiles=profiles,
+        subsets=subset_table,
+        stacker=stacker.to_json() if stacker is not None else None,
         timing={
             "total_s": round(time.perf_counter() - started, 2),
             "hash_s": round(hash_seconds, 2),
@@ -214,3 +242,17 @@ def run_benchmark(
             "versions": {n: f"{e.name}@{e.version}" for n, e in extractors.items()},
         },
     )
+
+
+def _score_in_distribution(
+    res: FoldResult,
+    preds: dict[str, WindowPreds],
+    stacker: Ensemble,
+    profiles: dict[str, list[str]],
+    threshold: float,
+) -> None:
+    """The in-distribution row's ensembles use the shipped (all-fold out-of-fold) stacker."""
+    for cond, block in preds.items():
+        for name, members in profiles.items():
+            y, p = clip_means(block, stacker.combine({d: block.scores[d] for d in members}))
+            res.metrics.setdefault(cond, {})[name] = summarize(y, p, threshold)
