@@ -7,7 +7,7 @@ CHECKOV := $(VENV)/tools/checkov/bin/checkov
 SYSTEM_PACKAGES := libmagic1 espeak-ng
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run run-gcp-local examples test install system lint typecheck unit corpus benchmark train evaluate bench bench-pipeline bench-pipeline-gcp openapi clean
+.PHONY: run run-gcp-local examples test install system lint typecheck unit corpus benchmark ship train evaluate bench bench-pipeline bench-pipeline-gcp openapi clean
 
 # API + worker + queue in one process on 127.0.0.1:8080 (embedded backends, data in data/local); Ctrl-C stops it.
 run: install
@@ -65,6 +65,12 @@ corpus: install
 benchmark: install
 	$(VENV)/bin/synthscope benchmark --manifest data/corpus/manifest.csv --out out/bench --cache data/features --workers 2
 
+# The shipped bundle: heads refitted on the whole corpus from the benchmark's cache, the benchmark's
+# out-of-fold stacker and profiles (run `make benchmark` first). Minutes on two cores.
+ship: install
+	$(VENV)/bin/synthscope ship --manifest data/corpus/manifest.csv --bench out/bench/loso.json --out data/bundle --cache data/features
+
+# Small corpora (tests, experiments): fit from audio on train, stack on calib.
 train: install
 	$(VENV)/bin/synthscope train --manifest data/corpus/manifest.csv --out data/bundle
 

@@ -274,7 +274,23 @@ def _rss_now_mb() -> float:
     return _maxrss_mb()
 
 
-def child(path: Path, device: str, bundle: Path | None) -> None:
+def detector_ms_per_window(engine: Any, path: Path, n: int = 64) -> dict[str, float]:
+    """Each detector's own cost: milliseconds per window over one batch of `n` windows of the file."""
+    from synthscope.audio.decode import decode_all
+
+    win = round(engine.settings.window_s * 16_000)
+    x = decode_all(path, max_duration_s=n * engine.settings.window_s + 1)
+    batch = x[: (len(x) // win) * win].reshape(-1, win)[:n]
+    out: dict[str, float] = {}
+    for name, det in engine.bundle.detectors.items():
+        det.predict(batch[:2])  # warm
+        t0 = time.perf_counter()
+        det.predict(batch)
+        out[name] = 1000 * (time.perf_counter() - t0) / len(batch)
+    return out
+
+
+def child(path: Path, device: str, bundle: Path | None, profile: str = "default") -> None:
     """Runs in a fresh process: load the engine, analyse one file, print one JSON line."""
     t_start = time.perf_counter()
     from synthscope.config import Settings
@@ -293,7 +309,7 @@ def child(path: Path, device: str, bundle: Path | None) -> None:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    result = engine.analyze(path)
+    result = engine.analyze(path, profile=profile)
     if cuda:
         torch.cuda.synchronize()
     wall_s = time.perf_counter() - t0
@@ -309,14 +325,21 @@ def child(path: Path, device: str, bundle: Path | None) -> None:
         "windows": result.summary.windows,
         "timing": result.timing.model_dump(),
         "bundle": f"{engine.bundle.name} {engine.bundle.version}",
+        "profile": profile,
+        "profile_detectors": engine.bundle.members(profile),
+        "realtime_x": result.audio.duration_s / wall_s,
+        "detector_ms_per_window": detector_ms_per_window(engine, path),
     }
     if cuda:
         report["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print("BENCH_RESULT " + json.dumps(report), flush=True)
 
 
-def run_child(path: Path, device: str, bundle: Path | None, timeout: float | None) -> dict[str, Any]:
+def run_child(
+    path: Path, device: str, bundle: Path | None, timeout: float | None, profile: str = "default"
+) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(path), "--device", device]
+    cmd += ["--profile", profile]
     if bundle is not None:
         cmd += ["--bundle", str(bundle)]
     t0 = time.perf_counter()
@@ -350,9 +373,16 @@ def _log(msg: str) -> None:
 def _ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Longest/shortest peak RSS per (device, format): about 1 when memory does not grow with length."""
     out: list[dict[str, Any]] = []
-    keys = sorted({(r["device"], r["format"]) for r in runs})
-    for device, fmt in keys:
-        ok = [r for r in runs if r["device"] == device and r["format"] == fmt and "error" not in r]
+    keys = sorted({(r["device"], r["format"], r.get("profile", "default")) for r in runs})
+    for device, fmt, profile in keys:
+        ok = [
+            r
+            for r in runs
+            if r["device"] == device
+            and r["format"] == fmt
+            and r.get("profile", "default") == profile
+            and "error" not in r
+        ]
         if len(ok) < 2:
             continue
         lo = min(ok, key=lambda r: r["minutes"])
@@ -365,6 +395,7 @@ def _ratios(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {
                 "device": device,
                 "format": fmt,
+                "profile": profile,
                 "long_min": hi["minutes"],
                 "short_min": lo["minutes"],
                 "peak_rss_ratio": hi["peak_rss_mb"] / lo["peak_rss_mb"],
@@ -388,6 +419,7 @@ def print_tables(runs: list[dict[str, Any]], ratios: list[dict[str, Any]], info:
     t = Table(title="Analysis (model load excluded; RTF = audio s / wall s)", title_justify="left")
     for col, just in [
         ("device", "left"),
+        ("profile", "left"),
         ("format", "left"),
         ("min", "right"),
         ("audio s", "right"),
@@ -404,11 +436,14 @@ def print_tables(runs: list[dict[str, Any]], ratios: list[dict[str, Any]], info:
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for r in runs:
         if "error" in r:
-            t.add_row(r["device"], r["format"], f"{r['minutes']:g}", *["–"] * 9, f"[red]{r['error'][-80:]}[/]")
+            t.add_row(
+                r["device"], r["profile"], r["format"], f"{r['minutes']:g}", *["–"] * 9, f"[red]{r['error'][-80:]}[/]"
+            )
             continue
         tm = r["timing"]
         t.add_row(
             r["device"],
+            r["profile"],
             r["format"],
             f"{r['minutes']:g}",
             f"{r['audio_s']:.0f}",
@@ -423,6 +458,19 @@ def print_tables(runs: list[dict[str, Any]], ratios: list[dict[str, Any]], info:
             r["verdict"],
         )
     console.print(t)
+
+    per_det = Table(title="Each detector alone: ms per 3-s window (batch of 64, after warm-up)", title_justify="left")
+    per_det.add_column("device")
+    names = sorted({n for r in runs if "error" not in r for n in r["detector_ms_per_window"]})
+    for n in names:
+        per_det.add_column(n, justify="right")
+    for device in sorted({r["device"] for r in runs}):
+        ok = [r for r in runs if r["device"] == device and "error" not in r]
+        if ok:
+            med = {n: np.median([r["detector_ms_per_window"][n] for r in ok]) for n in names}
+            per_det.add_row(device, *[f"{med[n]:.1f}" for n in names])
+    if per_det.row_count:
+        console.print(per_det)
 
     loads = Table(title="Model load (fresh process each run)", title_justify="left")
     for col in ("device", "runs", "import s (median)", "load s (median)", "load s (max)"):
@@ -444,12 +492,13 @@ def print_tables(runs: list[dict[str, Any]], ratios: list[dict[str, Any]], info:
 
     if ratios:
         rt = Table(title="Peak RSS, longest vs shortest file", title_justify="left")
-        for col in ("device", "format", "files", "peak RSS ratio", "analysis RSS MB (short → long)"):
-            rt.add_column(col, justify="left" if col in ("device", "format") else "right")
+        for col in ("device", "format", "profile", "files", "peak RSS ratio", "analysis RSS MB (short → long)"):
+            rt.add_column(col, justify="left" if col in ("device", "format", "profile") else "right")
         for q in ratios:
             rt.add_row(
                 q["device"],
                 q["format"],
+                q["profile"],
                 f"{q['long_min']:g} min / {q['short_min']:g} min",
                 f"{q['peak_rss_ratio']:.2f}",
                 f"{q['analysis_rss_mb']['short']:.0f} → {q['analysis_rss_mb']['long']:.0f}",
@@ -465,6 +514,8 @@ def main(argv: list[str] | None = None) -> int:
         "--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CPU, plus CUDA if present"
     )
     ap.add_argument("--bundle", type=Path, default=None, help="model bundle dir (default: the shipped one)")
+    ap.add_argument("--profiles", nargs="+", default=["default", "fast"], help="analysis profiles to time")
+    ap.add_argument("--profile", default="default", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", type=Path, default=None, help="keep and reuse the generated audio here")
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--timeout", type=float, default=None, help="seconds per run before giving up")
@@ -473,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.child is not None:
-        child(args.child, "cpu" if args.device == "auto" else args.device, args.bundle)
+        child(args.child, "cpu" if args.device == "auto" else args.device, args.bundle, args.profile)
         return 0
 
     has_cuda = cuda_available()
@@ -489,15 +540,19 @@ def main(argv: list[str] | None = None) -> int:
         speech_source = ", ".join(sorted(kinds))
         runs: list[dict[str, Any]] = []
         for device in devices:
-            for minutes, fmt, path in files:
-                _log(f"[{device}] analysing {path.name} ({path.stat().st_size / 1e6:.0f} MB)…")
-                r = run_child(path, device, args.bundle, args.timeout)
-                r.update(device=device, minutes=minutes, format=fmt, file=path.name)
-                runs.append(r)
-                if "error" in r:
-                    _log(f"  failed: {r['error']}")
-                else:
-                    _log(f"  {r['audio_s']:.0f} s of audio in {r['wall_s']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB")
+            for profile in args.profiles:
+                for minutes, fmt, path in files:
+                    _log(f"[{device}, {profile}] analysing {path.name} ({path.stat().st_size / 1e6:.0f} MB)…")
+                    r = run_child(path, device, args.bundle, args.timeout, profile)
+                    r.update(device=device, minutes=minutes, format=fmt, file=path.name, profile=profile)
+                    runs.append(r)
+                    if "error" in r:
+                        _log(f"  failed: {r['error']}")
+                    else:
+                        _log(
+                            f"  {r['audio_s']:.0f} s of audio in {r['wall_s']:.1f} s "
+                            f"({r['realtime_x']:.0f}× realtime), peak RSS {r['peak_rss_mb']:.0f} MB"
+                        )
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -314,6 +314,27 @@ def train(
     out.print(f"bundle written to {path}")
 
 
+@app.command()
+def ship(
+    manifest: Annotated[Path, typer.Option(help="Corpus manifest CSV")] = Path("data/corpus/manifest.csv"),
+    bench: Annotated[Path, typer.Option(help="loso.json of the full benchmark")] = Path("out/bench/loso.json"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Bundle directory to write")] = Path("data/bundle"),
+    cache: Annotated[Path, typer.Option(help="The benchmark's feature cache")] = Path("data/features"),
+    speed: Annotated[Path | None, typer.Option(help="bench/engine.py --json output, for the card")] = None,
+    seed: int = 0,
+) -> None:
+    """Build the shipped bundle: every clip of the corpus, the benchmark's profiles and out-of-fold stacker."""
+    from synthscope.train.ship import ShipConfig
+    from synthscope.train.ship import ship as ship_bundle
+
+    try:
+        path = ship_bundle(ShipConfig(manifest, bench, out_dir, cache=cache, seed=seed, speed=speed), log=err.print)
+    except (ValueError, OSError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    out.print(f"bundle written to {path}")
+
+
 def _mount_subcommands() -> None:
     from synthscope.keys_cli import keys_app
     from synthscope.train.benchmark_cli import benchmark_command

@@ -84,7 +84,17 @@ def test_analyze_table_and_success_exit(trained: Path, tmp_path: Path) -> None:
     p = write_audio(tmp_path / "a.flac", voice_like(5.0, np.random.default_rng(2)))
     r = synthscope("analyze", str(p), "--bundle", str(trained), "--window", "2", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "verdict" in r.stdout and "timeline" in r.stdout
+    assert "verdict" in r.stdout and "timeline" in r.stdout and "profile default" in r.stdout
+
+
+def test_analyze_profile_option(trained: Path, tmp_path: Path) -> None:
+    p = write_audio(tmp_path / "a.wav", voice_like(5.0, np.random.default_rng(4)))
+    r = synthscope("analyze", str(p), "--bundle", str(trained), "--profile", "fast", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    model = json.loads(r.stdout)["result"]["model"]
+    assert model["profile"] == "fast" and "speech_encoder" not in model["detectors"]
+    bad = synthscope("analyze", str(p), "--bundle", str(trained), "--profile", "turbo", cwd=tmp_path)
+    assert bad.returncode == 2 and "turbo" in bad.stderr
 
 
 def test_corrupt_bundle_is_refused(trained: Path, tmp_path: Path) -> None:

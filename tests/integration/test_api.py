@@ -331,3 +331,34 @@ def test_cors_for_configured_origins_only(app_client: TestClient) -> None:
     assert "access-control-allow-origin" not in bad.headers
     r = app_client.get("/healthz", headers={"Origin": "https://app.example.com", "X-Request-Id": "abc-123"})
     assert r.headers["x-request-id"] == "abc-123" and "etag" in r.headers["access-control-expose-headers"].lower()
+
+
+def test_profile_is_chosen_per_request(app_client: TestClient, wav: bytes) -> None:
+    state = app_client.app.state.api  # type: ignore[attr-defined]
+    auth = token(app_client, "profiler")
+    grant(state.backends.reports, "profiler", Tier.pro)
+    tasks = {}
+    for profile in ("fast", None):
+        body = {"object_name": upload(app_client, auth, wav), **({"profile": profile} if profile else {})}
+        r = app_client.post("/report", json=body, headers=auth)
+        assert r.status_code == 202, r.text
+        tasks[profile or "default"] = r.json()
+    pipeline = Pipeline(state.settings, state.engine, state.backends.blobs, state.backends.reports)
+    results = {}
+    for profile, task in tasks.items():
+        assert pipeline.process(task["task_id"]).kind == "completed"
+        report = Report.model_validate(app_client.get(task["status_url"], headers=auth).json())
+        assert report.result is not None
+        results[profile] = report.result
+    assert results["fast"].model.profile == "fast" and results["default"].model.profile == "default"
+    assert "speech_encoder" not in results["fast"].model.detectors
+    assert "speech_encoder" in results["default"].model.detectors
+    assert {d.name for d in results["fast"].detectors} == set(results["fast"].model.detectors)
+    turbo = {"object_name": upload(app_client, auth, wav), "profile": "turbo"}
+    assert_problem(app_client.post("/report", json=turbo, headers=auth), 422)
+
+    sync = app_client.post(
+        "/analyze", files={"file": ("c.wav", wav, "audio/wav")}, data={"profile": "fast"}, headers=auth
+    )
+    assert sync.status_code == 200, sync.text
+    assert sync.json()["result"]["model"]["profile"] == "fast"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import Counter
 from dataclasses import replace
@@ -25,77 +24,8 @@ from synthscope.train.benchmark.protocol import (
     read_rows,
 )
 from synthscope.train.benchmark.registry import REGISTRY, DetectorSpec
-from tests.fixtures.audio import SR, voice_like, write_audio
-
-COLUMNS = ["path", "label", "kind", "source", "engine", "family", "speaker", "split", "item", "pair_id"]
-SPLITS = ("train", "train", "train", "calib", "test")
-
-
-def _human(kind: str, rng: np.random.Generator, seconds: float) -> np.ndarray:
-    if kind == "voice":
-        return voice_like(seconds, rng)
-    # "music": a few drifting partials with a slow tremolo.
-    t = np.arange(int(seconds * SR)) / SR
-    f = rng.uniform(180, 400)
-    x = sum(np.sin(2 * np.pi * f * k * t * (1 + 0.003 * np.sin(2 * np.pi * 0.7 * t))) / k for k in (1, 2, 3))
-    x = x * (0.6 + 0.4 * np.sin(2 * np.pi * rng.uniform(1, 3) * t)) + 0.01 * rng.standard_normal(t.size)
-    return (0.25 * x / np.abs(x).max()).astype(np.float32)
-
-
-def _ai(kind: str, rng: np.random.Generator, seconds: float) -> np.ndarray:
-    t = np.arange(int(seconds * SR)) / SR
-    f0 = rng.uniform(100, 180)
-    if kind == "buzz":  # a perfectly steady pulse train: no jitter, no shimmer
-        x = np.sign(np.sin(2 * np.pi * f0 * t)) * 0.5 + 0.5 * np.sin(2 * np.pi * 2 * f0 * t)
-    else:  # "chirp": stepped pitch with a hard spectral comb
-        steps = f0 * (1 + 0.2 * (np.floor(t * 4) % 3))
-        x = sum(np.sin(2 * np.pi * np.cumsum(steps) / SR * k) for k in range(1, 9))
-    return (0.2 * x / np.abs(x).max()).astype(np.float32)
-
-
-def _twin(x: np.ndarray) -> np.ndarray:
-    """A 'vocoder twin': the human clip crushed to 6 bits and smoothed (same content, new artefacts)."""
-    y = np.round(x * 32) / 32
-    return np.convolve(y, np.ones(3) / 3, mode="same").astype(np.float32)
-
-
-def _record(path: str, label: str, family: str, split: str, item: str, pair: str) -> dict[str, str]:
-    """One manifest row; source and speaker follow the family (one speaker per family and split)."""
-    engine = family if label == "ai" else "human"
-    return dict(path=path, label=label, kind="speech", source=family, engine=engine, family=family,
-                speaker=f"{family}-{split}", split=split, item=item, pair_id=pair)  # fmt: skip
-
-
-def _write_manifest(path: Path, records: list[dict[str, str]], columns: list[str] = COLUMNS) -> Path:
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=columns)
-        w.writeheader()
-        w.writerows(records)
-    return path
-
-
-def build_corpus(root: Path, per_group: int = 6, seed: int = 0) -> Path:
-    """Two human groups, two AI families and a twin family, each spread over all three splits."""
-    rng = np.random.default_rng(seed)
-    rows: list[dict[str, str]] = []
-
-    def add(x: np.ndarray, label: str, family: str, split: str, item: str, pair: str) -> None:
-        rel = f"audio/{label}/{item}.flac"
-        write_audio(root / rel, x)
-        rows.append(_record(rel, label, family, split, item, pair))
-
-    for fam in ("voice", "music"):
-        for i in range(per_group):
-            split, item = SPLITS[i % len(SPLITS)], f"{fam}-{i}"
-            x = _human(fam, rng, float(rng.uniform(2.0, 4.0)))
-            add(x, "human", fam, split, item, item)
-            if i in (0, 5):  # twins of two train items (content-matched AI)
-                add(_twin(x), "ai", "vocoder", split, f"twin-{item}", item)
-    for fam in ("buzz", "chirp"):
-        for i in range(per_group):
-            split, item = SPLITS[i % len(SPLITS)], f"{fam}-{i}"
-            add(_ai(fam, rng, float(rng.uniform(2.0, 4.0))), "ai", fam, split, item, item)
-    return _write_manifest(root / "manifest.csv", rows)
+from tests.fixtures.audio import voice_like, write_audio
+from tests.fixtures.loso_corpus import SPLITS, _record, _write_manifest, build_corpus
 
 
 def _rows_for_folds(tmp_path: Path) -> Path:

@@ -31,6 +31,7 @@ from synthscope.train.benchmark.heads import BUDGET, Budget, EncoderHeadTorch
 from synthscope.train.benchmark.protocol import read_rows
 from synthscope.train.benchmark.registry import select
 from synthscope.train.benchmark.results import ENSEMBLE, ENSEMBLE_FAST, FoldResult
+from synthscope.train.bundle_card import write_bundle_card
 from synthscope.train.fit import read_manifest, summarise
 
 Log = Callable[[str], None]
@@ -50,6 +51,7 @@ class ShipConfig:
     version: str | None = None
     seed: int = 0
     budget: Budget = field(default_factory=lambda: SHIP_BUDGET)
+    speed: Path | None = None  # `bench/engine.py --json` output for the card's speed table
 
 
 def bench_profiles(bench: dict[str, Any]) -> dict[str, list[str]]:
@@ -130,7 +132,7 @@ def ship(cfg: ShipConfig, log: Log = print) -> Path:
     finally:
         cache.close()
     log(f"fitted on {res.fit_windows} windows of {res.fit_clips} clips: {res.fit_seconds}")
-    return save_bundle(
+    path = save_bundle(
         cfg.out,
         name=cfg.name,
         version=cfg.version or datetime.now(UTC).strftime("%Y.%m.%d-%H%M"),
@@ -150,3 +152,6 @@ def ship(cfg: ShipConfig, log: Log = print) -> Path:
         metrics=profile_metrics(bench),
         profiles=profiles,
     )
+    speed = json.loads(cfg.speed.read_text()) if cfg.speed else None
+    log(f"model card: {write_bundle_card(path, bench, speed)}")
+    return path

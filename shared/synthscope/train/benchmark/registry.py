@@ -19,10 +19,10 @@ from synthscope.train.benchmark.extractors import (
 from synthscope.train.benchmark.heads import (
     AcousticHead,
     Budget,
+    EncoderHeadTorch,
     FakeprintHead,
     Head,
     SpectroCNNHead,
-    SpeechEncoderHead,
 )
 
 
@@ -38,7 +38,7 @@ REGISTRY: dict[str, DetectorSpec] = {
     "fakeprint": DetectorSpec(FakeprintExtractor, FakeprintHead),
     "acoustic": DetectorSpec(AcousticExtractor, AcousticHead),
     "spectro_cnn": DetectorSpec(SpectrogramExtractor, SpectroCNNHead),
-    "speech_encoder": DetectorSpec(SpeechEncoderExtractor, SpeechEncoderHead),
+    "speech_encoder": DetectorSpec(SpeechEncoderExtractor, EncoderHeadTorch),
 }
 
 
