@@ -285,3 +285,24 @@ def test_benchmark_end_to_end_with_cache(tmp_path: Path) -> None:
     assert [f["group"] for f in cli_json["folds"]] == ["buzz"]
     assert cli_json["detectors"] == ["fakeprint", "acoustic"]
     assert any("no ensemble" in n for n in cli_json["folds"][0]["notes"])
+
+
+def test_channel_augmented_copies_double_the_fit_windows(tmp_path: Path) -> None:
+    from synthscope.train.benchmark.run import BenchConfig, run_benchmark
+
+    manifest = build_corpus(tmp_path / "corpus", per_group=5)
+    base = BenchConfig(
+        manifest=manifest,
+        cache=tmp_path / "features",
+        codecs=("wav",),
+        detectors=("fakeprint",),
+        groups=("buzz", "voice"),
+        in_distribution=False,
+        budget=Budget(device="cpu"),
+    )
+    plain = run_benchmark(base, progress=False)
+    aug = run_benchmark(replace(base, budget=Budget(device="cpu", augment=True)), progress=False)
+    assert aug.extraction["entries_needed"] > plain.extraction["entries_needed"]
+    for p, a in zip(plain.folds, aug.folds, strict=True):
+        assert a.fit_windows == 2 * p.fit_windows > 0
+        assert a.metrics["wav"]["fakeprint"]["auc"] is not None

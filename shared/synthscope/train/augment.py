@@ -191,14 +191,37 @@ def apply_codec(x: np.ndarray, codec: str) -> np.ndarray:
     raise ValueError(f"unknown codec {codec!r}; expected one of {EVAL_CODECS}")
 
 
-def augment(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+def random_eq(x: np.ndarray, rng: np.random.Generator, bands: int = 10, max_db: float = 6.0) -> np.ndarray:
+    """A random smooth EQ curve (±max_db at `bands` knots, linear in frequency): the linear-filter
+    part of RawBoost, a microphone or line the corpus never had."""
+    if x.size < 64:
+        return x
+    spec = np.fft.rfft(x)
+    knots = rng.uniform(-max_db, max_db, bands)
+    curve = np.interp(np.linspace(0.0, 1.0, spec.size), np.linspace(0.0, 1.0, bands), knots)
+    y = np.fft.irfft(spec * 10.0 ** (curve / 20.0), n=x.size).astype(np.float32)
+    return normalise_loudness(y, rms_db(x))
+
+
+def channel_augment(x: np.ndarray, seed: int) -> np.ndarray:
+    """A second, independent channel for a training clip: random EQ, then the corpus chain's
+    loudness / reverb / band-limit / noise / codec draws (no trimming, so windows stay aligned).
+    Seeded by the caller (the benchmark: by the clip's content), so it is reproducible."""
+    rng = np.random.default_rng(seed)
+    y = random_eq(np.asarray(x, np.float32), rng)
+    y, _ = augment(y, rng, trim=False)
+    return _fit_length(y, x.size)
+
+
+def augment(x: np.ndarray, rng: np.random.Generator, *, trim: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
     """Random trim → loudness → room reverb → band-limit → noise → codec on 16 kHz mono audio.
 
     Returns the new signal and a record of what was applied ('codec' is one of
     'wav', 'mp3_<k>k', 'opus_<k>k', 'tel_8k').  Draws come from `rng` only, so both classes
     see exactly the same distribution.
     """
-    y = trim_silence(np.asarray(x, dtype=np.float32))
+    y = np.asarray(x, dtype=np.float32)
+    y = trim_silence(y) if trim else y
     info: dict[str, Any] = {}
     target = float(rng.uniform(-32.0, -16.0))
     y = normalise_loudness(y, target)

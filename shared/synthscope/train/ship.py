@@ -26,6 +26,7 @@ from synthscope.detect.ensemble import Ensemble
 from synthscope.detect.profiles import Profile
 from synthscope.detect.verdict import Thresholds
 from synthscope.train.benchmark.cache import FeatureCache
+from synthscope.train.benchmark.extract import AUGMENTED, STORED, ExtractionStats, plan, run_extraction
 from synthscope.train.benchmark.folds import FoldRunner
 from synthscope.train.benchmark.heads import BUDGET, Budget, EncoderHeadTorch
 from synthscope.train.benchmark.protocol import read_rows
@@ -52,6 +53,7 @@ class ShipConfig:
     seed: int = 0
     budget: Budget = field(default_factory=lambda: SHIP_BUDGET)
     speed: Path | None = None  # `bench/engine.py --json` output for the card's speed table
+    workers: int = 2
 
 
 def bench_profiles(bench: dict[str, Any]) -> dict[str, list[str]]:
@@ -119,13 +121,18 @@ def ship(cfg: ShipConfig, log: Log = print) -> Path:
             seed=cfg.seed,
             max_eval_clips=0,
         )
-        missing = [
-            n
-            for n, ex in extractors.items()
-            if len(cache.counts(ex.name, ex.version, "stored", set(shas.values()))) < len(set(shas.values()))
-        ]
-        if missing:
-            raise ValueError(f"features of {missing} are not cached for every clip: run `make benchmark` first")
+        conditions = {STORED, *([AUGMENTED] if cfg.budget.augment else [])}
+        needs: dict[str, tuple[Path, set[str]]] = {}
+        for r in rows:
+            needs.setdefault(shas[r.index], (r.path, set()))[1].update(conditions)
+        stats = ExtractionStats()
+        jobs = plan(cache, extractors, needs, stats)
+        if jobs:  # e.g. augmented copies of test-split clips, which no benchmark fold trains on
+            log(f"extracting {len(jobs)} clips the benchmark did not cache ({cfg.workers} worker(s))")
+            factories = {n: s.extractor for n, s in specs.items()}
+            run_extraction(
+                cache, extractors, factories, jobs, window_s=float(bench["window_s"]), workers=cfg.workers, stats=stats
+            )
         res = FoldResult("all", "in-distribution")
         log(f"fitting {', '.join(members)} on every clip")
         fitted = runner.fit_heads([r.index for r in rows], res)

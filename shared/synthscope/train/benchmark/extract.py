@@ -25,6 +25,8 @@ from synthscope.train.benchmark.extractors import Extractor
 
 CHUNK_CLIPS = 16
 STORED = "stored"
+#: Training-only condition: each fit clip through one more random channel (`augment.channel_augment`).
+AUGMENTED = "augmented"
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,12 @@ def condition_audio(x: np.ndarray, condition: str) -> np.ndarray:
     """The clip as heard through one condition; `stored` (and its alias `wav`) is the clip untouched."""
     if storage_condition(condition) == STORED:
         return x
+    if condition == AUGMENTED:
+        import zlib
+
+        from synthscope.train.augment import channel_augment
+
+        return channel_augment(x, zlib.crc32(np.ascontiguousarray(x, np.float32).tobytes()))
     from synthscope.train.augment import apply_codec  # encoders: only when a codec is asked for
 
     return np.asarray(apply_codec(x, condition), dtype=np.float32)

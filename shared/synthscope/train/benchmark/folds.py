@@ -16,7 +16,7 @@ import numpy as np
 
 from synthscope.detect.verdict import Thresholds
 from synthscope.train.benchmark.cache import FeatureCache
-from synthscope.train.benchmark.extract import STORED
+from synthscope.train.benchmark.extract import AUGMENTED, STORED
 from synthscope.train.benchmark.extractors import Extractor
 from synthscope.train.benchmark.heads import Budget, Head, balanced_subset
 from synthscope.train.benchmark.protocol import Fold, Row, check_no_leak, has_both_classes
@@ -134,16 +134,24 @@ class FoldRunner:
         return self.fit_heads((*fold.fit, *fold.calib), res)
 
     def fit_heads(self, row_ids: Sequence[int], res: FoldResult) -> dict[str, Head]:
-        """Every head refitted on the stored-condition windows of `row_ids` (sizes and times into `res`)."""
-        idx = self.index(STORED, row_ids)
-        y = self.labels(idx)
-        res.fit_clips, res.fit_windows = len(idx.clips), len(y)
+        """Every head refitted on the windows of `row_ids` as stored, plus their channel-augmented
+        copies when the budget asks for them (sizes and times into `res`)."""
+        conditions = [STORED, *([AUGMENTED] if self.budget.augment else [])]
+        parts = [(c, self.index(c, row_ids)) for c in conditions]
+        ys = [self.labels(idx) for _, idx in parts]
+        y = np.concatenate(ys)
+        res.fit_clips, res.fit_windows = len(parts[0][1].clips), len(y)
         fitted: dict[str, Head] = {}
         for name, head in self.heads.items():
             t = time.perf_counter()
             cap = int(getattr(head, "max_windows", 0) or 0)
             keep = balanced_subset(y, cap, self.seed)
-            fitted[name] = head.fit(self.gather(name, STORED, idx.subset(keep)), y[keep], self.seed)
+            feats, offset = [], 0
+            for (cond, idx), yc in zip(parts, ys, strict=True):
+                mine = keep[(keep >= offset) & (keep < offset + len(yc))] - offset
+                feats.append(self.gather(name, cond, idx.subset(mine)))
+                offset += len(yc)
+            fitted[name] = head.fit(np.concatenate(feats), y[keep], self.seed)
             res.fit_seconds[name] = round(time.perf_counter() - t, 2)
         return fitted
 

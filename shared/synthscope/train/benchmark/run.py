@@ -32,7 +32,7 @@ from synthscope.detect.ensemble import Ensemble
 from synthscope.detect.profiles import Profile
 from synthscope.train.augment import EVAL_CODECS
 from synthscope.train.benchmark.cache import FeatureCache
-from synthscope.train.benchmark.extract import STORED, ExtractionStats, condition_audio, plan, run_extraction
+from synthscope.train.benchmark.extract import AUGMENTED, STORED, ExtractionStats, condition_audio, plan, run_extraction
 from synthscope.train.benchmark.folds import DETECTOR_THRESHOLD, FoldRunner
 from synthscope.train.benchmark.heads import BUDGET, Budget
 from synthscope.train.benchmark.protocol import Fold, Row, in_distribution_fold, loso_folds, read_rows
@@ -97,12 +97,12 @@ def _bar(console: Console, show: bool, label: str, total: int) -> Iterator[_Tick
         yield _Ticker(bar, bar.add_task(label, total=total))
 
 
-def _needs(folds: list[Fold], codecs: tuple[str, ...]) -> dict[int, set[str]]:
+def _needs(folds: list[Fold], codecs: tuple[str, ...], augment: bool = False) -> dict[int, set[str]]:
     """Row index -> conditions any fold reads it under."""
     needs: dict[int, set[str]] = defaultdict(set)
     for f in folds:
         for i in (*f.fit, *f.calib):
-            needs[i].add(STORED)
+            needs[i].update([STORED, *([AUGMENTED] if augment else [])])
         for i in f.eval:
             needs[i].update(codecs)
     return needs
@@ -149,7 +149,7 @@ def run_benchmark(
     if not folds:
         raise ValueError(f"{cfg.manifest} has no groups to hold out")
     indist = in_distribution_fold(rows) if cfg.in_distribution else None
-    needs = _needs([*folds, *([indist] if indist else [])], codecs)
+    needs = _needs([*folds, *([indist] if indist else [])], codecs, cfg.budget.augment)
 
     stats = ExtractionStats()
     hash_started = time.perf_counter()
