@@ -6,6 +6,7 @@ mounts `benchmark_command`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -33,8 +34,14 @@ def benchmark_command(
     max_eval_clips: Annotated[
         int, typer.Option(min=0, help="At most this many eval clips per class per fold (0 = all).")
     ] = 600,
+    augment: Annotated[
+        bool | None,
+        typer.Option("--augment/--no-augment", help="Also fit on channel-augmented copies (default: the budget's)."),
+    ] = None,
+    extract_only: Annotated[bool, typer.Option(help="Fill the feature cache and stop.")] = False,
 ) -> None:
     """Leave-one-source-out benchmark: refit every detector with each engine family / human group held out."""
+    from synthscope.train.benchmark.heads import BUDGET
     from synthscope.train.benchmark.report import console_tables, write_all
     from synthscope.train.benchmark.run import BenchConfig, run_benchmark
 
@@ -52,12 +59,17 @@ def benchmark_command(
         workers=workers,
         seed=seed,
         max_eval_clips=max_eval_clips,
+        budget=BUDGET if augment is None else replace(BUDGET, augment=augment),
+        extract_only=extract_only,
     )
     try:
         result = run_benchmark(cfg, console=console)
     except ValueError as exc:
         console.print(f"[red]Benchmark failed:[/] {exc}")
         raise typer.Exit(1) from None
+    if extract_only:
+        console.print(f"Features cached in {cache} ({result.timing['extraction_s']:.0f} s of extraction).")
+        return
     for table in console_tables(result):
         console.print(table)
     written = write_all(result, out)

@@ -6,6 +6,7 @@ detector both train through `fit_head`, so the benchmark measures what ships.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -39,6 +40,7 @@ class HeadParams:
     lr: float = 1e-3
     weight_decay: float = 1e-2
     max_windows: int = 12000
+    balance: str = "class"  # "class": half human, half AI per batch; "group": also even over source groups
 
     def config(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
@@ -73,11 +75,42 @@ def _loss(head: EncoderHead, x: torch.Tensor, y: torch.Tensor, params: HeadParam
     raise ValueError(f"unknown loss {params.loss!r}")
 
 
-def fit_head(features: np.ndarray, labels: np.ndarray, params: HeadParams, *, seed: int = 0) -> EncoderHead:
+def _sampler(
+    labels: np.ndarray, groups: np.ndarray | None, balance: str, rng: np.random.Generator
+) -> Callable[[int], np.ndarray]:
+    """Draws `n` window indices: half per class; with `balance="group"`, each class's half is
+    spread evenly over its source groups (a 2-hour source and a 10-minute one weigh the same)."""
+    per_class: list[list[np.ndarray]] = []
+    for c in (0, 1):
+        idx = np.flatnonzero(labels == c)
+        if balance == "group" and groups is not None:
+            per_class.append([idx[groups[idx] == g] for g in np.unique(groups[idx])])
+        else:
+            per_class.append([idx])
+
+    def draw(n: int) -> np.ndarray:
+        out = []
+        for pools in per_class:
+            which = rng.integers(0, len(pools), n // 2)
+            out += [rng.choice(pools[k], int((which == k).sum())) for k in range(len(pools))]
+        return np.concatenate(out)
+
+    return draw
+
+
+def fit_head(
+    features: np.ndarray,
+    labels: np.ndarray,
+    params: HeadParams,
+    *,
+    seed: int = 0,
+    groups: np.ndarray | None = None,
+) -> EncoderHead:
     """Train a head on pooled states [N, states, dim] (all states; `params.states` picks).
 
     Classes are balanced by sampling: each batch draws humans and AI equally, so neither the
-    corpus's class ratio nor its largest source sets the decision boundary.
+    corpus's class ratio nor its largest source sets the decision boundary; `groups` (one
+    source group per window) lets `params.balance="group"` even out the sources too.
     """
     x_all = select_states(features, params.states)
     y_all = np.asarray(labels, np.float32)
@@ -92,14 +125,13 @@ def fit_head(features: np.ndarray, labels: np.ndarray, params: HeadParams, *, se
     head.scale.copy_(torch.from_numpy(scale))
     x = torch.from_numpy(x_all)
     y = torch.from_numpy(y_all)
-    pos, neg = np.flatnonzero(y_all == 1), np.flatnonzero(y_all == 0)
+    draw = _sampler(y_all.astype(np.int64), groups, params.balance, rng)
     opt = torch.optim.AdamW(head.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     steps = max(1, len(y_all) // params.batch)
-    half = params.batch // 2
     head.train()
     for _ in range(params.epochs):
         for _ in range(steps):
-            idx = np.concatenate([rng.choice(pos, half), rng.choice(neg, half)])
+            idx = draw(params.batch)
             xb = x[idx]
             if params.feature_noise > 0:
                 xb = xb + params.feature_noise * torch.randn_like(xb) * head.scale

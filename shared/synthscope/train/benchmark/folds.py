@@ -140,6 +140,7 @@ class FoldRunner:
         parts = [(c, self.index(c, row_ids)) for c in conditions]
         ys = [self.labels(idx) for _, idx in parts]
         y = np.concatenate(ys)
+        fam = np.concatenate([np.array([self.rows[i].family for i in idx.clips])[idx.clip] for _, idx in parts])
         res.fit_clips, res.fit_windows = len(parts[0][1].clips), len(y)
         fitted: dict[str, Head] = {}
         for name, head in self.heads.items():
@@ -151,7 +152,7 @@ class FoldRunner:
                 mine = keep[(keep >= offset) & (keep < offset + len(yc))] - offset
                 feats.append(self.gather(name, cond, idx.subset(mine)))
                 offset += len(yc)
-            fitted[name] = head.fit(np.concatenate(feats), y[keep], self.seed)
+            fitted[name] = head.fit(np.concatenate(feats), y[keep], self.seed, groups=fam[keep])
             res.fit_seconds[name] = round(time.perf_counter() - t, 2)
         return fitted
 

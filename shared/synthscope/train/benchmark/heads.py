@@ -42,11 +42,14 @@ BUDGET = Budget()
 class Head(Protocol):
     """features -> P(ai); `fit` returns a new, fitted head and leaves `self` untouched.
 
+    `groups` (one source-group name per window) lets a head balance its sampling over sources;
+    heads that do not use it ignore it.
+
     A head may also define `max_windows` (int): the fold runner then reads only that many
     training windows (class-balanced) from the cache, so a capped head never loads the rest.
     """
 
-    def fit(self, features: np.ndarray, labels: np.ndarray, seed: int) -> Head: ...
+    def fit(self, features: np.ndarray, labels: np.ndarray, seed: int, groups: np.ndarray | None = None) -> Head: ...
 
     def predict(self, features: np.ndarray) -> np.ndarray: ...
 
@@ -68,7 +71,9 @@ class FakeprintHead:
     def __init__(self, budget: Budget = BUDGET, model: Any = None) -> None:
         self.budget, self.model = budget, model
 
-    def fit(self, features: np.ndarray, labels: np.ndarray, seed: int) -> FakeprintHead:
+    def fit(
+        self, features: np.ndarray, labels: np.ndarray, seed: int, groups: np.ndarray | None = None
+    ) -> FakeprintHead:
         from synthscope.detect.fakeprint import FakeprintDetector
 
         return FakeprintHead(self.budget, FakeprintDetector.fit_features(features, labels, seed=seed))
@@ -81,7 +86,9 @@ class AcousticHead:
     def __init__(self, budget: Budget = BUDGET, model: Any = None) -> None:
         self.budget, self.model = budget, model
 
-    def fit(self, features: np.ndarray, labels: np.ndarray, seed: int) -> AcousticHead:
+    def fit(
+        self, features: np.ndarray, labels: np.ndarray, seed: int, groups: np.ndarray | None = None
+    ) -> AcousticHead:
         from synthscope.detect.acoustic import AcousticDetector
         from synthscope.detect.acoustic import features as acoustic_features
 
@@ -111,7 +118,9 @@ class SpectroCNNHead:
     def max_windows(self) -> int:
         return self.budget.cnn_max_windows
 
-    def fit(self, features: np.ndarray, labels: np.ndarray, seed: int) -> SpectroCNNHead:
+    def fit(
+        self, features: np.ndarray, labels: np.ndarray, seed: int, groups: np.ndarray | None = None
+    ) -> SpectroCNNHead:
         from synthscope.detect.spectro_cnn import SpectroCNNDetector
 
         keep = balanced_subset(labels, self.max_windows, seed)  # a no-op when the runner already capped
@@ -165,7 +174,9 @@ class SpeechEncoderHead:
             f = f[:, list(self.params.states)]
         return f.reshape(len(f), -1)
 
-    def fit(self, features: np.ndarray, labels: np.ndarray, seed: int) -> SpeechEncoderHead:
+    def fit(
+        self, features: np.ndarray, labels: np.ndarray, seed: int, groups: np.ndarray | None = None
+    ) -> SpeechEncoderHead:
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
@@ -195,9 +206,17 @@ class EncoderHeadTorch:
     def max_windows(self) -> int:
         return self.params.max_windows
 
-    def fit(self, features: np.ndarray, labels: np.ndarray, seed: int) -> EncoderHeadTorch:
+    def fit(
+        self, features: np.ndarray, labels: np.ndarray, seed: int, groups: np.ndarray | None = None
+    ) -> EncoderHeadTorch:
         keep = balanced_subset(labels, self.params.max_windows, seed)
-        head = fit_head(features[keep], np.asarray(labels)[keep], self.params, seed=seed)
+        head = fit_head(
+            features[keep],
+            np.asarray(labels)[keep],
+            self.params,
+            seed=seed,
+            groups=None if groups is None else np.asarray(groups)[keep],
+        )
         return EncoderHeadTorch(self.budget, self.params, head)
 
     def predict(self, features: np.ndarray) -> np.ndarray:

@@ -63,6 +63,7 @@ class BenchConfig:
     window_s: float = 3.0
     max_eval_clips: int = 600  # per class per fold; 0 = all (the CNN's scoring time grows with it)
     in_distribution: bool = True
+    extract_only: bool = False  # fill the cache and stop (a long extraction can run ahead of head experiments)
     budget: Budget = field(default_factory=lambda: BUDGET)
 
 
@@ -177,6 +178,8 @@ def run_benchmark(
                 stats=stats,
                 tick=ticker.advance,
             )
+        if cfg.extract_only:
+            folds, indist = [], None
         runner = FoldRunner(
             rows,
             shas,
