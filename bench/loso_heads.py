@@ -13,7 +13,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from synthscope.train.benchmark.heads import HEAD_PARAMS, EncoderHeadTorch, SpeechEncoderHead
+from synthscope.train.benchmark.heads import BUDGET, HEAD_PARAMS, EncoderHeadTorch, SpeechEncoderHead
 from synthscope.train.benchmark.registry import REGISTRY, DetectorSpec
 from synthscope.train.benchmark.run import BenchConfig, run_benchmark
 from synthscope.train.encoder_head import HeadParams
@@ -30,6 +30,8 @@ RECIPES: dict[str, HeadParams | None] = {
     "mid123_mlp256": replace(P, hidden=256, states=(1, 2, 3)),
     # layer choice (replaces bench/loso_layers.py): one hidden state at a time, linear head
     **{f"linear_l{k}": replace(P, hidden=0, states=(k,)) for k in range(5)},
+    "linear_group": replace(P, hidden=0, balance="group"),
+    "mlp256_group": replace(P, hidden=256, balance="group"),
 }
 
 
@@ -40,6 +42,7 @@ def main() -> None:
     ap.add_argument("--codecs", default="wav")
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--out", type=Path, default=Path("out/bench-heads"))
+    ap.add_argument("--augment", action="store_true", help="also fit on the cached channel-augmented copies")
     args = ap.parse_args()
     base = REGISTRY["speech_encoder"]
     chosen = {k: v for k, v in RECIPES.items() if not args.only or k in args.only}
@@ -51,7 +54,13 @@ def main() -> None:
     }
     codecs = tuple(c for c in args.codecs.split(",") if c)
     cfg = BenchConfig(
-        manifest=args.manifest, out=args.out, cache=args.cache, codecs=codecs, workers=1, in_distribution=False
+        manifest=args.manifest,
+        out=args.out,
+        cache=args.cache,
+        codecs=codecs,
+        workers=1,
+        in_distribution=False,
+        budget=replace(BUDGET, augment=args.augment),
     )
     result = run_benchmark(cfg, registry=registry).to_json()
     args.out.mkdir(parents=True, exist_ok=True)
