@@ -32,6 +32,7 @@ RECIPES: dict[str, HeadParams | None] = {
     **{f"linear_l{k}": replace(P, hidden=0, states=(k,)) for k in range(5)},
     "linear_group": replace(P, hidden=0, balance="group"),
     "mlp256_group": replace(P, hidden=256, balance="group"),
+    "weighted_mlp256_group": replace(P, hidden=256, mix="weighted", balance="group"),
 }
 
 
