@@ -21,18 +21,20 @@ from synthscope.train.encoder_head import HeadParams
 P = HEAD_PARAMS
 RECIPES: dict[str, HeadParams | None] = {
     "lr_sklearn": None,  # the issue-10 probe: StandardScaler + LogisticRegression(C=0.05)
-    "linear": replace(P, hidden=0),
-    "linear_noise": replace(P, hidden=0, feature_noise=0.5),
-    "mlp256": replace(P, hidden=256),
-    "mlp256_noise": replace(P, hidden=256, feature_noise=0.5),
+    "linear": replace(P, hidden=0, mix="concat"),
+    "linear_noise": replace(P, hidden=0, mix="concat", feature_noise=0.5),
+    "mlp256": replace(P, hidden=256, mix="concat"),
+    "mlp256_noise": replace(P, hidden=256, mix="concat", feature_noise=0.5),
     "weighted_mlp256": replace(P, hidden=256, mix="weighted"),
-    "mlp256_oc": replace(P, hidden=256, loss="ocsoftmax"),
-    "mid123_mlp256": replace(P, hidden=256, states=(1, 2, 3)),
+    "mlp256_oc": replace(P, hidden=256, mix="concat", loss="ocsoftmax"),
+    "mid123_mlp256": replace(P, hidden=256, mix="concat", states=(1, 2, 3)),
     # layer choice (replaces bench/loso_layers.py): one hidden state at a time, linear head
-    **{f"linear_l{k}": replace(P, hidden=0, states=(k,)) for k in range(5)},
-    "linear_group": replace(P, hidden=0, balance="group"),
-    "mlp256_group": replace(P, hidden=256, balance="group"),
+    **{f"linear_l{k}": replace(P, hidden=0, mix="concat", states=(k,)) for k in range(5)},
+    "linear_group": replace(P, hidden=0, mix="concat", balance="group"),
+    "mlp256_group": replace(P, hidden=256, mix="concat", balance="group"),
     "weighted_mlp256_group": replace(P, hidden=256, mix="weighted", balance="group"),
+    "weighted_mlp256_all": replace(P, hidden=256, mix="weighted", max_windows=40000),
+    "weighted_mlp512_drop3": replace(P, hidden=512, mix="weighted", dropout=0.3),
 }
 
 

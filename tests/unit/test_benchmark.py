@@ -219,7 +219,7 @@ def test_benchmark_end_to_end_with_cache(tmp_path: Path) -> None:
         out=tmp_path / "bench",
         cache=tmp_path / "features",
         codecs=("wav", "mp3_64k"),
-        budget=Budget(cnn_max_windows=48, cnn_epochs=1, acoustic_epochs=5, device="cpu"),
+        budget=Budget(cnn_max_windows=48, cnn_epochs=1, acoustic_epochs=5, device="cpu", augment=False),
     )
     CALLS.clear()
     result = run_benchmark(cfg, registry=_registry(), progress=False)
@@ -298,7 +298,7 @@ def test_channel_augmented_copies_double_the_fit_windows(tmp_path: Path) -> None
         detectors=("fakeprint",),
         groups=("buzz", "voice"),
         in_distribution=False,
-        budget=Budget(device="cpu"),
+        budget=Budget(device="cpu", augment=False),
     )
     plain = run_benchmark(base, progress=False)
     aug = run_benchmark(replace(base, budget=Budget(device="cpu", augment=True)), progress=False)

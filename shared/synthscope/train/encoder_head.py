@@ -29,8 +29,8 @@ class HeadParams:
     """
 
     states: tuple[int, ...] | None = None
-    hidden: int = 0
-    mix: str = "concat"
+    hidden: int = 256
+    mix: str = "weighted"
     loss: str = "bce"
     margins: tuple[float, float, float] = (0.9, 0.2, 20.0)
     dropout: float = 0.2

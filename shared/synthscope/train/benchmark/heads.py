@@ -32,7 +32,7 @@ class Budget:
     cnn_epochs: int = 2
     acoustic_epochs: int = 60
     calib_max_windows: int = 2000  # the stacker has a handful of weights; more calib windows add little
-    augment: bool = False  # also fit on each fit clip through one more random channel (`augment.channel_augment`)
+    augment: bool = True  # also fit on each fit clip through one more random channel (`augment.channel_augment`)
     device: str = "auto"
 
 
