@@ -321,13 +321,25 @@ def ship(
     out_dir: Annotated[Path, typer.Option("--out", help="Bundle directory to write")] = Path("data/bundle"),
     cache: Annotated[Path, typer.Option(help="The benchmark's feature cache")] = Path("data/features"),
     speed: Annotated[Path | None, typer.Option(help="bench/engine.py --json output, for the card")] = None,
+    card_only: Annotated[
+        bool, typer.Option(help="Only rewrite the existing bundle's MODEL_CARD.md (e.g. with --speed)")
+    ] = False,
     seed: int = 0,
 ) -> None:
     """Build the shipped bundle: every clip of the corpus, the benchmark's profiles and out-of-fold stacker."""
+    import json
+
+    from synthscope.train.bundle_card import write_bundle_card
     from synthscope.train.ship import ShipConfig
     from synthscope.train.ship import ship as ship_bundle
 
     try:
+        if card_only:
+            card = write_bundle_card(
+                out_dir, json.loads(bench.read_text()), json.loads(speed.read_text()) if speed else None
+            )
+            out.print(f"model card written to {card}")
+            return
         path = ship_bundle(ShipConfig(manifest, bench, out_dir, cache=cache, seed=seed, speed=speed), log=err.print)
     except (ValueError, OSError) as exc:
         err.print(f"[red]error:[/red] {exc}")
