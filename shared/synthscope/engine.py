@@ -22,7 +22,7 @@ from synthscope.detect.acoustic import AcousticDetector
 from synthscope.detect.base import Detector, logit, sigmoid
 from synthscope.detect.bundle import Bundle, load_bundle
 from synthscope.detect.profiles import Profile
-from synthscope.detect.verdict import decide, window_label
+from synthscope.detect.verdict import FileVerdict, decide, window_label
 from synthscope.reports.schema import (
     AnalysisResult,
     AudioInfo,
@@ -39,6 +39,8 @@ from synthscope.reports.schema import (
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int | None], None]
+#: More than this share of decoded samples non-finite or absurd: the file is `not_applicable` (invalid_samples).
+INVALID_SHARE = 0.01
 
 
 class _Precomputed:
@@ -235,6 +237,8 @@ class Engine:
         )
         scored = np.concatenate(probs) if probs else np.zeros(0, np.float32)
         n_silent = sum(1 for w in timeline if w.label is WindowLabel.silent)
+        if info.invalid_samples > INVALID_SHARE * max(1, info.decoded_samples):
+            return self._not_applicable(NotApplicableReason.invalid_samples, timeline, audio, timing)
         if duration < s.min_duration_s:
             return self._not_applicable(NotApplicableReason.too_short, timeline, audio, timing)
         if scored.size == 0:
@@ -248,10 +252,18 @@ class Engine:
             if d.ai_probability is not None and d.name in self.bundle.ensemble.detectors
         }
         fv = decide(scored, self.bundle.thresholds, calibrated)
-        labels = [w.label for w in timeline]
         explanation: list[str] = []
+        survivors = [n for n in members if n not in self.failed]
+        if len(members) > 1 and (len(survivors) <= 1 or 2 * len(survivors) < len(members)):
+            # most detectors failed, or one is left: a lone survivor's confident call is not the ensemble's
+            fv = FileVerdict(Verdict.uncertain, fv.ai_probability, 0.0)
+            explanation.append(
+                f"{len(members) - len(survivors)} of {len(members)} detectors failed on this file "
+                f"({', '.join(sorted(self.failed))}); the verdict is withheld"
+            )
+        labels = [w.label for w in timeline]
         if isinstance(acoustic, AcousticDetector) and acoustic_sum is not None:
-            explanation = acoustic.explain(acoustic_sum / scored.size, fv.ai_probability)
+            explanation += acoustic.explain(acoustic_sum / scored.size, fv.ai_probability)
         return AnalysisResult(
             verdict=fv.verdict,
             ai_probability=round(fv.ai_probability, 4),

@@ -24,6 +24,10 @@ from synthscope.errors import AudioTooLong, CorruptAudio
 MAX_BAD_PACKET_SHARE = 0.2
 
 
+#: A float sample beyond this many times full scale is not audio (a header or data lie), nor is a non-finite one.
+INVALID_LEVEL = 16.0
+
+
 @dataclass
 class StreamInfo:
     """What the container says about itself, filled in as soon as it is opened."""
@@ -35,6 +39,7 @@ class StreamInfo:
     decoded_samples: int = 0  # at output_rate, grows while streaming
     bad_packets: int = 0
     packets: int = 0
+    invalid_samples: int = 0  # non-finite, or beyond ±INVALID_LEVEL full scale: set to 0 / clipped
     extra: dict[str, str] = field(default_factory=dict)
     output_rate: int = SAMPLE_RATE  # the rate chunks are emitted at
 
@@ -74,6 +79,9 @@ class AudioStream:
             raise CorruptAudio("the file contains no audio stream")
         self._stream = self._container.streams.audio[0]
         ctx = self._stream.codec_context
+        if ctx is None:  # e.g. a WAV whose format tag no decoder knows
+            self._container.close()
+            raise CorruptAudio("the audio codec is unknown or unsupported")
         declared = None
         if self._stream.duration is not None and self._stream.time_base is not None:
             declared = float(self._stream.duration * self._stream.time_base)
@@ -116,7 +124,7 @@ class AudioStream:
                     self._check_bad_share()
                     continue
                 for frame in frames:
-                    yield from self._emit(self._resampler.resample(frame))
+                    yield from self._emit(self._resample(frame))
             yield from self._emit(self._resampler.resample(None))
         except av.error.FFmpegError as exc:
             raise CorruptAudio(f"decoding failed after {self.info.duration_s:.1f} s: {exc}") from None
@@ -124,11 +132,26 @@ class AudioStream:
             raise CorruptAudio("no audio could be decoded from the file")
         self._check_bad_share(final=True)
 
+    def _resample(self, frame: av.AudioFrame) -> list[av.AudioFrame]:
+        """A stream may change layout or rate mid-way (concatenated or damaged files): then flush the
+        old resampler and start a new one for the new setup; a frame that still does not fit is corrupt."""
+        try:
+            return list(self._resampler.resample(frame))
+        except ValueError:
+            flushed = list(self._resampler.resample(None))
+            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=self.info.output_rate)
+            try:
+                return flushed + list(self._resampler.resample(frame))
+            except ValueError as exc:
+                raise CorruptAudio(f"an audio frame cannot be converted: {exc}") from None
+
     def _emit(self, frames: list[av.AudioFrame]) -> Iterator[np.ndarray]:
         for out in frames:
             pcm = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-            if not np.isfinite(pcm).all():
-                pcm = np.nan_to_num(pcm, nan=0.0, posinf=0.0, neginf=0.0)
+            bad = ~np.isfinite(pcm) | (np.abs(pcm) > INVALID_LEVEL)
+            if bad.any():  # float formats can carry NaN/Inf or absurd values: count them, never pass them on
+                self.info.invalid_samples += int(bad.sum())
+                pcm = np.clip(np.nan_to_num(pcm, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)
             self.info.decoded_samples += pcm.size
             rate = self.info.output_rate
             if self._max_samples is not None and self.info.decoded_samples > self._max_samples + rate:

@@ -27,6 +27,7 @@ class NotApplicableReason(StrEnum):
     too_short = "too_short"
     silent = "silent"
     no_speech_or_music = "no_speech_or_music"
+    invalid_samples = "invalid_samples"  # NaN / Inf / absurd values in the decoded samples
 
 
 class Status(StrEnum):
