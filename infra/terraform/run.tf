@@ -23,6 +23,7 @@ locals {
     SYNTHSCOPE_QUEUE_DISPATCH_DEADLINE_S = tostring(var.queue_dispatch_deadline_s)
     SYNTHSCOPE_QUEUE_DISPATCH            = "false"
     SYNTHSCOPE_API_SYNC_ANALYZE          = "false"
+    SYNTHSCOPE_TRUSTED_PROXY_HOPS        = "1" # Cloud Run's front end appends the client address to X-Forwarded-For
     SYNTHSCOPE_STRIPE_PRICES             = jsonencode(var.stripe_prices)
   })
   # The upload screen reads these and nothing else (synthscope.config.ScreenSettings): no secret.

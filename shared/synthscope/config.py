@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     upload_fresh_s: int = Field(default=86_400, ge=60)
     #: Anonymous POST /auth/token budget per client IP (a `limits` rate string).
     anon_token_rate: str = "30/minute"
+    trusted_proxy_hops: int = Field(
+        default=0,
+        ge=0,
+        le=8,
+        description="Proxies of ours that append to X-Forwarded-For (Cloud Run: 1). 0 = ignore the header: "
+        "anyone can write it, so rate limits and quotas key on the TCP peer",
+    )
     #: Enterprise API keys (`synthscope keys create`): requests per key, and per client IP presenting any key.
     api_key_rate: str = "600/minute"
     api_key_ip_rate: str = "1200/minute"

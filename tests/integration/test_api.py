@@ -125,6 +125,27 @@ def test_anonymous_tokens_are_rate_limited_per_ip(tmp_path: Path) -> None:
         assert c.post("/auth/token", json={"user_id": "u1"}, headers={"X-Api-Key": API_KEY}).status_code == 200
 
 
+def test_only_the_hop_our_proxy_appended_is_believed(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, None, anon_token_rate="2/minute", trusted_proxy_hops=1)
+    with TestClient(create_app(settings)) as c:
+        # the caller writes the left part; the front end appends the real address: only that one counts
+        spoofed = [f"10.0.0.{i}, 198.51.100.7" for i in range(4)]
+        codes = [c.post("/auth/token", headers={"X-Forwarded-For": h}).status_code for h in spoofed]
+        assert codes == [200, 200, 429, 429]
+        assert c.post("/auth/token", headers={"X-Forwarded-For": "198.51.100.8"}).status_code == 200
+
+
+def test_client_ip_policy() -> None:
+    from synthscope.auth.client_ip import client_ip
+
+    assert client_ip("1.2.3.4", "9.9.9.9", 0) == "1.2.3.4"
+    assert client_ip("1.2.3.4", "9.9.9.9, 5.6.7.8", 1) == "5.6.7.8"
+    assert client_ip("1.2.3.4", "9.9.9.9, 5.6.7.8, 10.0.0.1", 2) == "5.6.7.8"
+    assert client_ip("1.2.3.4", "5.6.7.8", 2) == "1.2.3.4"  # fewer hops than our proxies: not ours
+    assert client_ip("1.2.3.4", "9.9.9.9, not-an-ip", 1) == "1.2.3.4"
+    assert client_ip(None, None, 1) == "unknown"
+
+
 def test_token_binding_needs_the_api_key(app_client: TestClient) -> None:
     assert_problem(app_client.post("/auth/token", json={"user_id": "mallory"}), 403, "forbidden")
     assert_problem(app_client.post("/auth/token", headers={"X-Api-Key": "nope"}), 401, "unauthorized")

@@ -11,6 +11,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.concurrency import run_in_threadpool
 
 from synthscope.auth import apikeys
+from synthscope.auth.client_ip import client_ip
 from synthscope.auth.entitlements import tier_for
 from synthscope.auth.tokens import verify
 from synthscope.config import TIER_LIMITS, Tier, TierLimits
@@ -51,6 +52,16 @@ class User:
         return TIER_LIMITS[self.tier]
 
 
+def caller_ip(request: Request) -> str:
+    """The client address rate limits and quotas key on (`synthscope.auth.client_ip` says whom to believe)."""
+    settings = request.app.state.api.settings
+    return client_ip(
+        request.client.host if request.client else None,
+        ",".join(request.headers.getlist("x-forwarded-for")),
+        settings.trusted_proxy_hops,
+    )
+
+
 async def current_user(
     state: AppState, request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> User:
@@ -60,7 +71,7 @@ async def current_user(
         raise Unauthorized("send Authorization: Bearer <token> (get one from POST /auth/token)")
     if apikeys.is_api_key(creds.credentials):
         if state.key_ip_limiter is not None:  # before verifying, so guessing keys is limited too
-            state.key_ip_limiter.hit(request.client.host if request.client else "unknown")
+            state.key_ip_limiter.hit(caller_ip(request))
         rec = await backend_call(state, apikeys.verify, state.backends.reports, creds.credentials)
         if state.key_limiter is not None:
             state.key_limiter.hit(rec["key_id"])

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from synthscope.auth.keys import matches_any
 from synthscope.auth.tokens import mint
 from synthscope.errors import Forbidden, Unauthorized
-from synthscope_api.deps import ApiKey, AppState
+from synthscope_api.deps import ApiKey, AppState, caller_ip
 from synthscope_api.models import TokenRequest, TokenResponse
 from synthscope_api.problems import problem_responses
 
@@ -36,8 +36,7 @@ async def create_token(
     else:
         if user_id is not None:
             raise Forbidden("only a trusted backend (X-Api-Key) may bind a token to a user_id")
-        client = request.client.host if request.client else "unknown"
-        state.token_limiter.hit(client)
+        state.token_limiter.hit(caller_ip(request))
     minted = mint(settings, user_id)
     return TokenResponse(
         access_token=minted.token,

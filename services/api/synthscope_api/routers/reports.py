@@ -33,7 +33,7 @@ from synthscope.reports.redact import redact_report
 from synthscope.reports.schema import Report, Stage, Status
 from synthscope.reports.status import is_terminal
 from synthscope.uploads import owns
-from synthscope_api.deps import AppState, CurrentUser, User, backend_call
+from synthscope_api.deps import AppState, CurrentUser, User, backend_call, caller_ip
 from synthscope_api.models import BatchAccepted, BatchItem, BatchRequest, ReportAccepted, ReportRequest
 from synthscope_api.problems import problem_responses
 
@@ -174,7 +174,7 @@ def create_report(
         if not user.limits.batch_and_webhooks:
             raise Forbidden(f"callbacks are not part of the {user.tier.value} tier")
         callbacks.check_url(body.callback_url, local=state.settings.environment == "local")
-    key = quota.quota_key(user.user_id, request.client.host if request.client else "unknown", org=user.org)
+    key = quota.quota_key(user.user_id, caller_ip(request), org=user.org)
     task_id = new_task_id()
     if idempotency_key is not None:
         canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
@@ -223,7 +223,7 @@ def create_reports_batch(
         raise Forbidden(f"batch submission is not part of the {user.tier.value} tier")
     if body.callback_url is not None:
         callbacks.check_url(body.callback_url, local=state.settings.environment == "local")
-    key = quota.quota_key(user.user_id, request.client.host if request.client else "unknown", org=user.org)
+    key = quota.quota_key(user.user_id, caller_ip(request), org=user.org)
     items: list[BatchItem] = []
     for name in body.object_names:
         try:
