@@ -383,3 +383,18 @@ def test_profile_is_chosen_per_request(app_client: TestClient, wav: bytes) -> No
     )
     assert sync.status_code == 200, sync.text
     assert sync.json()["result"]["model"]["profile"] == "fast"
+
+
+def test_openapi_says_what_the_api_does(app_client: TestClient) -> None:
+    """Issue 12, hole 6: X-Api-Key was declared required on /auth/token, and a non-UTF-8 body's 400 was undocumented."""
+    doc = json.loads((ROOT / "openapi.json").read_text())
+    token = doc["paths"]["/auth/token"]["post"]
+    assert {} in token["security"]  # anonymous minting is allowed
+    assert app_client.post("/auth/token").status_code == 200
+    r = app_client.post("/auth/token", content=b'{"user_id": "\xff\xfe"}', headers={"content-type": "application/json"})
+    assert_problem(r, 400)
+    assert "400" in token["responses"]
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            if "requestBody" in op:
+                assert "400" in op["responses"], f"{method.upper()} {path}"

@@ -147,6 +147,11 @@ def add_problem_schema(schema: dict[str, Any]) -> dict[str, Any]:
             responses = op.get("responses", {})
             if "422" in responses and "application/json" in responses["422"].get("content", {}):
                 responses["422"] = problem_responses(422)[422]
+            if "requestBody" in op and "400" not in responses:  # a body that is not UTF-8 / not JSON at all
+                responses["400"] = problem_responses(400)[400]
+            if op.get("security") == [{"APIKeyHeader": []}]:
+                # X-Api-Key is optional wherever it appears (auto_error=False): anonymous calls are allowed too
+                op["security"] = [{}, {"APIKeyHeader": []}]
     comps.pop("HTTPValidationError", None)
     comps.pop("ValidationError", None)
     return schema
