@@ -142,6 +142,7 @@ class Engine:
         profile: str = Profile.default,
         progress: ProgressFn | None = None,
         sha256: str | None = None,
+        max_duration_s: float | None = None,
     ) -> AnalysisResult:
         """Raises a `BadInput` subclass for input that can never be analysed.
 
@@ -151,6 +152,8 @@ class Engine:
             progress: called with (windows done, windows expected or None) after each batch.
             sha256: the file's digest when the caller already has it (the worker hashes while
                 downloading), so a large upload is not read a second time just to hash it.
+            max_duration_s: the caller's limit (their tier), below the service's own; decoding stops with
+                `AudioTooLong` as soon as the decoded audio passes it, whatever the header claimed.
         """
         t_start = time.perf_counter()
         s = self.settings
@@ -165,7 +168,8 @@ class Engine:
         acoustic_sum: np.ndarray | None = None
         acoustic = self.bundle.detectors.get("acoustic")
         n_noise = 0
-        with AudioStream(path, max_duration_s=s.max_duration_s) as stream:
+        limit = s.max_duration_s if max_duration_s is None else min(s.max_duration_s, max_duration_s)
+        with AudioStream(path, max_duration_s=limit) as stream:
             declared = stream.info.declared_duration_s
             total = window_count(declared, window_s, hop_s) if declared else None
 

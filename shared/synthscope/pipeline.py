@@ -71,9 +71,19 @@ class SharedEngine:
         progress: Callable[[int, int | None], None] | None = None,
         sha256: str | None = None,
         profile: str = Profile.default,
+        max_duration_s: float | None = None,
     ) -> AnalysisResult:
         with self.lock:
-            return self.engine.analyze(path, progress=progress, sha256=sha256, profile=profile)
+            return self.engine.analyze(
+                path, progress=progress, sha256=sha256, profile=profile, max_duration_s=max_duration_s
+            )
+
+
+def check_cached_duration(result: dict[str, Any], max_duration_s: float) -> None:
+    """A stored result (of the same bytes, maybe another caller's) is served only within this caller's limit."""
+    duration = float((result.get("audio") or {}).get("duration_s") or 0.0)
+    if duration > max_duration_s + 1.0:
+        raise AudioTooLong(f"the audio lasts {duration:.0f} s; the limit is {max_duration_s:.0f} s")
 
 
 def check_duration(path: Path, max_duration_s: float) -> None:
@@ -212,16 +222,21 @@ class Pipeline:
                 check_file(path, max_bytes=int(doc.get("max_file_bytes", self.settings.max_file_bytes)))
                 profile = str(doc.get("profile") or Profile.default)
                 result_key = self.engine.key_for(profile)
+                max_dur = float(doc.get("max_duration_s", self.settings.max_duration_s))
                 cached = self.reports.cached_result(sha, result_key)
                 if cached is not None:
+                    check_cached_duration(cached, max_dur)  # another caller's result obeys this caller's tier
                     log.info("de-duplicated: reusing the stored result for these bytes", extra={"sha256": sha})
                     stage(Stage.finalizing)
                     return self._finish_ok(task_id, token, cached, None, stage_now, stage_t)
                 stage(Stage.decoding)
-                max_dur = float(doc.get("max_duration_s", self.settings.max_duration_s))
                 check_duration(path, max_dur)
                 result = self.engine.analyze(
-                    path, progress=self._progress(task_id, token, stage, self.clock()), sha256=sha, profile=profile
+                    path,
+                    progress=self._progress(task_id, token, stage, self.clock()),
+                    sha256=sha,
+                    profile=profile,
+                    max_duration_s=max_dur,  # enforced on the decoded audio as it streams, whatever the header says
                 )
                 if result.audio.duration_s > max_dur + 1.0:  # no declared duration in the header: caught here
                     raise AudioTooLong(f"the audio lasts {result.audio.duration_s:.0f} s; the limit is {max_dur:.0f} s")

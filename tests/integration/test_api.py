@@ -398,3 +398,46 @@ def test_openapi_says_what_the_api_does(app_client: TestClient) -> None:
         for method, op in ops.items():
             if "requestBody" in op:
                 assert "400" in op["responses"], f"{method.upper()} {path}"
+
+
+def _flac_with_a_lying_header(path: Path, minutes: float, claims_samples: int) -> bytes:
+    """A FLAC that decodes to `minutes` of audio while its STREAMINFO claims `claims_samples` samples."""
+    t = np.arange(int(minutes * 60 * 16000)) / 16000
+    write_audio(path, (0.1 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(np.pi * t))).astype(np.float32))
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"fLaC"
+    field = int.from_bytes(data[18:26], "big")  # rate | channels | bits | 36-bit total samples
+    data[18:26] = ((field & ~((1 << 36) - 1)) | claims_samples).to_bytes(8, "big")
+    return bytes(data)
+
+
+def test_duration_limit_holds_on_decoded_audio_not_the_header(app_client: TestClient, tmp_path: Path) -> None:
+    """Issue 12, hole 1: a FLAC claiming 1 s that decodes to 11 min was analysed in full on the free tier (10 min)."""
+    lie = _flac_with_a_lying_header(tmp_path / "lie.flac", 11.0, claims_samples=16000)
+    auth = token(app_client)
+    r = app_client.post("/analyze", files={"file": ("lie.flac", lie, "audio/flac")}, headers=auth)
+    assert_problem(r, 413, "audio-too-long")
+
+
+def test_a_cached_result_obeys_the_callers_tier(app_client: TestClient, wav: bytes, tmp_path: Path) -> None:
+    """Issue 12, hole 1: a cached result was returned before any limit check (a free caller got a 30-min result)."""
+    import hashlib
+
+    state = app_client.app.state.api  # type: ignore[attr-defined]
+    shared = state.engine
+    path = tmp_path / "a.wav"
+    path.write_bytes(wav)
+    result = shared.analyze(path).model_dump(mode="json")
+    result["audio"]["duration_s"] = 1800.0  # as if another caller's 30-min upload had these bytes
+    reports = state.backends.reports
+    task = "rep_cached_long"
+    reports.create({"task_id": task, "owner": "someone", "status": "processing", "stage": "analyzing"})
+    key = shared.key_for("default")
+    assert reports.finish(
+        task,
+        {"status": "completed", "result": result},
+        lease_token=None,
+        cache_key=(hashlib.sha256(wav).hexdigest(), key),
+    )
+    r = app_client.post("/analyze", files={"file": ("a.wav", wav, "audio/wav")}, headers=token(app_client))
+    assert_problem(r, 413, "audio-too-long")

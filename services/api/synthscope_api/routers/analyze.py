@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from synthscope.audio.validate import check_extension, check_file
 from synthscope.detect.profiles import Profile
 from synthscope.errors import BadInput, Unavailable, UploadTooLarge
-from synthscope.pipeline import check_duration
+from synthscope.pipeline import check_cached_duration, check_duration
 from synthscope.reports.redact import redact_result
 from synthscope.uploads import sanitize_file_name
 from synthscope_api.deps import AppState, CurrentUser
@@ -66,12 +66,15 @@ async def analyze(
             raise BadInput("the file is empty")
         sniffed = check_file(path, max_bytes=limit)
         check_extension(name, sniffed.format)
+        limit_s = user.limits.max_duration_s
         cached = state.backends.reports.cached_result(h.hexdigest(), shared.key_for(profile))
-        if cached is None:
+        if cached is not None:
+            check_cached_duration(cached, limit_s)  # another caller's result obeys this caller's tier
+        else:
 
             def run() -> dict[str, object]:
-                check_duration(path, user.limits.max_duration_s)
-                return shared.analyze(path, profile=profile).model_dump(mode="json")
+                check_duration(path, limit_s)
+                return shared.analyze(path, profile=profile, max_duration_s=limit_s).model_dump(mode="json")
 
             cached = await run_in_threadpool(run)
         result, limited = redact_result(cached, user.tier)
