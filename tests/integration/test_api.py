@@ -419,14 +419,15 @@ def test_duration_limit_holds_on_decoded_audio_not_the_header(app_client: TestCl
     assert_problem(r, 413, "audio-too-long")
 
 
-def test_a_cached_result_obeys_the_callers_tier(app_client: TestClient, wav: bytes, tmp_path: Path) -> None:
+def test_a_cached_result_obeys_the_callers_tier(app_client: TestClient, tmp_path: Path) -> None:
     """Issue 12, hole 1: a cached result was returned before any limit check (a free caller got a 30-min result)."""
     import hashlib
 
     state = app_client.app.state.api  # type: ignore[attr-defined]
     shared = state.engine
-    path = tmp_path / "a.wav"
-    path.write_bytes(wav)
+    # bytes no other test in this module has analysed (the first stored result of a digest is the one kept)
+    path = write_audio(tmp_path / "a.wav", voice_like(4.0, np.random.default_rng(1234)))
+    wav = path.read_bytes()
     result = shared.analyze(path).model_dump(mode="json")
     result["audio"]["duration_s"] = 1800.0  # as if another caller's 30-min upload had these bytes
     reports = state.backends.reports
