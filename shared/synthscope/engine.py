@@ -61,7 +61,6 @@ class Engine:
         #: Detectors outside the trained stack (e.g. `hf`), blended in logit space with a fixed weight.
         self.extra = extra or {}
         self.failed: dict[str, str] = {}
-        self.profile: str = Profile.default
 
     @classmethod
     def load(cls, settings: Settings | None = None, bundle_path: Path | None = None) -> Engine:
@@ -159,7 +158,6 @@ class Engine:
         s = self.settings
         members = self.bundle.members(profile)
         self.failed = {}
-        self.profile = str(profile)
         sniffed = check_file(path, max_bytes=s.max_file_bytes)
         window_s, hop_s = s.window_s, s.effective_hop_s
         decode_s = 0.0
@@ -241,13 +239,14 @@ class Engine:
         )
         scored = np.concatenate(probs) if probs else np.zeros(0, np.float32)
         n_silent = sum(1 for w in timeline if w.label is WindowLabel.silent)
+        model = self._model_info(profile)
         if info.invalid_samples > INVALID_SHARE * max(1, info.decoded_samples):
-            return self._not_applicable(NotApplicableReason.invalid_samples, timeline, audio, timing)
+            return self._not_applicable(NotApplicableReason.invalid_samples, timeline, audio, timing, model)
         if duration < s.min_duration_s:
-            return self._not_applicable(NotApplicableReason.too_short, timeline, audio, timing)
+            return self._not_applicable(NotApplicableReason.too_short, timeline, audio, timing, model)
         if scored.size == 0:
             reason = NotApplicableReason.no_speech_or_music if n_noise else NotApplicableReason.silent
-            return self._not_applicable(reason, timeline, audio, timing)
+            return self._not_applicable(reason, timeline, audio, timing, model)
         available = [n for n in members if n not in self.failed]
         detectors = self._detector_scores(timeline, self.bundle.ensemble.weights(available), members)
         calibrated = {
@@ -285,7 +284,7 @@ class Engine:
             degraded=sorted(self.failed),
             explanation=explanation,
             audio=audio,
-            model=self._model_info(),
+            model=model,
             timing=timing,
         )
 
@@ -320,17 +319,22 @@ class Engine:
             )
         return out
 
-    def _model_info(self) -> ModelInfo:
+    def _model_info(self, profile: str) -> ModelInfo:
         return ModelInfo(
             bundle=self.bundle.name,
             version=self.bundle.version,
             sha256=self.bundle.sha256,
-            profile=self.profile,
-            detectors=self.bundle.members(self.profile),
+            profile=str(profile),
+            detectors=self.bundle.members(profile),
         )
 
     def _not_applicable(
-        self, reason: NotApplicableReason, timeline: list[WindowScore], audio: AudioInfo, timing: Timing
+        self,
+        reason: NotApplicableReason,
+        timeline: list[WindowScore],
+        audio: AudioInfo,
+        timing: Timing,
+        model: ModelInfo,
     ) -> AnalysisResult:
         n_silent = sum(1 for w in timeline if w.label is WindowLabel.silent)
         return AnalysisResult(
@@ -349,7 +353,7 @@ class Engine:
             timeline=timeline,
             detectors=[],
             audio=audio,
-            model=self._model_info(),
+            model=model,
             timing=timing,
         )
 

@@ -56,11 +56,6 @@ class SharedEngine:
         #: What a stored result depends on besides the bytes: the bundle and the window settings.
         self._key = f"{engine.bundle.sha256}:w{s.window_s:g}:h{s.effective_hop_s:g}"
 
-    @property
-    def result_key(self) -> str:
-        """The default profile's key (kept for callers that know no profile)."""
-        return self.key_for(Profile.default)
-
     def key_for(self, profile: str) -> str:
         """What a stored result depends on besides the bytes: bundle, window settings and profile."""
         return self._key if profile == Profile.default else f"{self._key}:p{profile}"

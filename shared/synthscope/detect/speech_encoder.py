@@ -255,14 +255,14 @@ class SpeechEncoderDetector:
     @classmethod
     def load(cls, directory: Path, config: dict[str, Any], device: str = "auto") -> SpeechEncoderDetector:
         pinned = config.get("encoder") or {}
-        installed = provenance()
+        encoder = load(device)  # reading model.bin hashes it: the check costs no second read
+        installed = encoder.provenance
         if pinned.get("sha256") != installed.sha256:
             raise ValueError(
                 f"the installed speech encoder ({installed.package} {installed.version}, sha256 "
                 f"{installed.sha256[:12]}…) is not the one this head was trained on "
                 f"({pinned.get('package')} {pinned.get('version')}, sha256 {str(pinned.get('sha256'))[:12]}…)"
             )
-        encoder = load(device)
         hc = config["head"]
         head = EncoderHead(
             len(hc["states"]) if hc.get("states") is not None else encoder.n_states,

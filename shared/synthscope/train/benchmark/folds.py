@@ -21,7 +21,7 @@ from synthscope.train.benchmark.extractors import Extractor
 from synthscope.train.benchmark.heads import Budget, Head, balanced_subset
 from synthscope.train.benchmark.protocol import Fold, Row, check_no_leak, has_both_classes
 from synthscope.train.benchmark.results import FoldResult
-from synthscope.train.benchmark.stacking import OOF, WindowPreds
+from synthscope.train.benchmark.stacking import OOF, WindowPreds, clip_means
 from synthscope.train.metrics import summarize
 
 #: Raw detector scores are uncalibrated P(ai): their FPR/FNR are read at 0.5.
@@ -163,30 +163,23 @@ class FoldRunner:
         names = list(fitted)
         self.oof[fold.group] = {}
         for cond in self.codecs:
-            y_parts: list[np.ndarray] = []
-            p_parts: dict[str, list[np.ndarray]] = {n: [] for n in names}
             w_rows: list[np.ndarray] = []
             w_scores: dict[str, list[np.ndarray]] = {n: [] for n in names}
             for b in range(0, len(ids), EVAL_BLOCK_CLIPS):
                 idx = self.index(cond, ids[b : b + EVAL_BLOCK_CLIPS])
                 if not idx.clips:
                     continue
-                win = {name: head.predict(self.gather(name, cond, idx)) for name, head in fitted.items()}
                 w_rows.append(np.asarray(idx.clips, np.int64)[idx.clip])
-                for n in names:
-                    w_scores[n].append(win[n])
-                counts = np.bincount(idx.clip, minlength=len(idx.clips))
-                for n in names:
-                    p_parts[n].append(np.bincount(idx.clip, weights=win[n], minlength=len(idx.clips)) / counts)
-                y_parts.append(np.array([self.rows[i].label for i in idx.clips], np.int64))
-            if not y_parts:
+                for name, head in fitted.items():
+                    w_scores[name].append(head.predict(self.gather(name, cond, idx)))
+            if not w_rows:
                 res.notes.append(f"{cond}: no judgeable eval windows")
                 continue
-            y = np.concatenate(y_parts)
-            res.metrics[cond] = {n: summarize(y, np.concatenate(p_parts[n]), DETECTOR_THRESHOLD) for n in names}
             rows = np.concatenate(w_rows)
-            self.oof[fold.group][cond] = WindowPreds(
+            block = WindowPreds(
                 rows,
                 np.array([self.rows[i].label for i in rows], np.int64),
                 {n: np.concatenate(w_scores[n]) for n in names},
             )
+            self.oof[fold.group][cond] = block
+            res.metrics[cond] = {n: summarize(*clip_means(block, block.scores[n]), DETECTOR_THRESHOLD) for n in names}
