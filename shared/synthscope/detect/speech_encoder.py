@@ -236,15 +236,6 @@ class SpeechEncoderDetector:
             out.append(torch.sigmoid(self.head(pool(states).float())).cpu().numpy())
         return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
 
-    def predict_features(self, feats: np.ndarray) -> np.ndarray:
-        """P(ai) from pooled states [B, all states, 2·d] (the benchmark cache's rows)."""
-        f = np.asarray(feats, np.float32)
-        if self.states is not None:
-            f = f[:, list(self.states)]
-        with torch.inference_mode():
-            x = torch.from_numpy(f).to(self.encoder.device)
-            return torch.sigmoid(self.head(x)).cpu().numpy().astype(np.float32)
-
     def save(self, directory: Path) -> dict[str, Any]:
         save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, directory / WEIGHTS)
         return {

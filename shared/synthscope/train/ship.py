@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from synthscope.audio.decode import file_sha256
 from synthscope.detect.bundle import save_bundle
 from synthscope.detect.ensemble import Ensemble
 from synthscope.detect.profiles import Profile
@@ -32,6 +31,7 @@ from synthscope.train.benchmark.heads import BUDGET, Budget, EncoderHeadTorch
 from synthscope.train.benchmark.protocol import read_rows
 from synthscope.train.benchmark.registry import select
 from synthscope.train.benchmark.results import ENSEMBLE, ENSEMBLE_FAST, FoldResult
+from synthscope.train.benchmark.run import hash_clips
 from synthscope.train.bundle_card import write_bundle_card
 from synthscope.train.fit import read_manifest, summarise
 
@@ -84,7 +84,7 @@ def profile_metrics(bench: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _detector(name: str, head: Any) -> Any:
+def _detector(head: Any) -> Any:
     """The shippable detector behind a fitted benchmark head."""
     if isinstance(head, EncoderHeadTorch):
         from synthscope.detect.speech_encoder import SpeechEncoderDetector
@@ -105,7 +105,11 @@ def ship(cfg: ShipConfig, log: Log = print) -> Path:
     stacker = restrict(Ensemble.from_json(bench["stacker"]), members)
     rows = read_rows(cfg.manifest)
     log(f"hashing {len(rows)} clips")
-    shas = {r.index: file_sha256(r.path) for r in rows}
+    conditions = {STORED, *([AUGMENTED] if cfg.budget.augment else [])}
+    stats = ExtractionStats()
+    shas, needs = hash_clips(rows, {r.index: conditions for r in rows}, stats)
+    for unreadable, why in stats.failed:
+        log(f"skipped, unreadable: {unreadable} ({why})")
     specs = select(members)
     cache = FeatureCache(cfg.cache, float(bench["window_s"]))
     try:
@@ -121,11 +125,6 @@ def ship(cfg: ShipConfig, log: Log = print) -> Path:
             seed=cfg.seed,
             max_eval_clips=0,
         )
-        conditions = {STORED, *([AUGMENTED] if cfg.budget.augment else [])}
-        needs: dict[str, tuple[Path, set[str]]] = {}
-        for r in rows:
-            needs.setdefault(shas[r.index], (r.path, set()))[1].update(conditions)
-        stats = ExtractionStats()
         jobs = plan(cache, extractors, needs, stats)
         if jobs:  # e.g. augmented copies of test-split clips, which no benchmark fold trains on
             log(f"extracting {len(jobs)} clips the benchmark did not cache ({cfg.workers} worker(s))")
@@ -135,7 +134,7 @@ def ship(cfg: ShipConfig, log: Log = print) -> Path:
             )
         res = FoldResult("all", "in-distribution")
         log(f"fitting {', '.join(members)} on every clip")
-        fitted = runner.fit_heads([r.index for r in rows], res)
+        fitted = runner.fit_heads(sorted(shas), res)
     finally:
         cache.close()
     log(f"fitted on {res.fit_windows} windows of {res.fit_clips} clips: {res.fit_seconds}")
@@ -143,7 +142,7 @@ def ship(cfg: ShipConfig, log: Log = print) -> Path:
         cfg.out,
         name=cfg.name,
         version=cfg.version or datetime.now(UTC).strftime("%Y.%m.%d-%H%M"),
-        detectors=[_detector(n, fitted[n]) for n in members],
+        detectors=[_detector(fitted[n]) for n in members],
         ensemble=stacker,
         thresholds=Thresholds(),
         window_s=float(bench["window_s"]),

@@ -109,7 +109,7 @@ def _needs(folds: list[Fold], codecs: tuple[str, ...], augment: bool = False) ->
     return needs
 
 
-def _hash_clips(
+def hash_clips(
     rows: list[Row], needs: dict[int, set[str]], stats: ExtractionStats
 ) -> tuple[dict[int, str], dict[str, tuple[Path, set[str]]]]:
     """Row -> clip sha256, and sha -> (a path, every condition any row with that audio needs).
@@ -154,7 +154,7 @@ def run_benchmark(
 
     stats = ExtractionStats()
     hash_started = time.perf_counter()
-    shas, by_sha = _hash_clips(rows, needs, stats)
+    shas, by_sha = hash_clips(rows, needs, stats)
     hash_seconds = time.perf_counter() - hash_started
 
     cache = FeatureCache(cfg.cache, cfg.window_s)
