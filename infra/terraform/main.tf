@@ -7,7 +7,7 @@ locals {
   # Secret Manager secrets (id suffixes); the services name the ones they read in run.tf (api_secret_env, ...).
   secrets = toset(["hmac-secret", "api-keys", "stripe-api-key", "stripe-webhook-secret"])
   # Exactly the headers the API signs into upload URLs (synthscope.backends.gcp.blobs.SIGNED_UPLOAD_HEADERS).
-  signed_upload_headers = ["Content-Type", "x-goog-content-length-range"]
+  signed_upload_headers = ["Content-Type", "x-goog-content-length-range", "x-goog-if-generation-match"]
 }
 
 resource "google_project_service" "apis" {
@@ -115,9 +115,11 @@ resource "google_firestore_field" "result" {
   index_config {}
 }
 
-resource "google_firestore_field" "idempotency_ttl" {
+resource "google_firestore_field" "expires_at_ttl" {
+  # idempotency keys; object pins (the bytes first reported under an upload name, kept past any URL's life)
+  for_each   = toset(["idempotency", "object_pins"])
   database   = google_firestore_database.main.name
-  collection = "idempotency"
+  collection = each.value
   field      = "expires_at"
   index_config {}
   ttl_config {}

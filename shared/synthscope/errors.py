@@ -60,6 +60,14 @@ class AudioTooLong(BadInput):
     status = 413
 
 
+class UploadReplaced(BadInput):
+    """The object under a reported name now holds other bytes than the ones first reported."""
+
+    slug = "upload-replaced"
+    title = "The upload was replaced"
+    status = 409
+
+
 class CorruptAudio(BadInput):
     slug = "corrupt-audio"
     title = "The audio could not be decoded"
@@ -113,6 +121,14 @@ class Gone(RequestError):
     slug = "upload-expired"
     title = "The upload is too old"
     status = 410
+
+
+class PreconditionFailed(RequestError):
+    """A conditional write whose condition no longer holds (a single-use upload URL used twice)."""
+
+    slug = "precondition-failed"
+    title = "Precondition failed"
+    status = 412
 
 
 class LengthRequired(RequestError):

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from synthscope.audio.validate import check_file
 from synthscope.config import Settings
 from synthscope.detect.profiles import Profile
-from synthscope.errors import AudioTooLong, BadInput, NotFound, SynthscopeError
+from synthscope.errors import AudioTooLong, BadInput, NotFound, SynthscopeError, UploadReplaced
 from synthscope.logs import bound
 from synthscope.ports import BlobStore, ReportStore
 from synthscope.reports.schema import Stage, Status
@@ -215,6 +215,10 @@ class Pipeline:
                 except NotFound:
                     raise BadInput("the uploaded object no longer exists") from None
                 check_file(path, max_bytes=int(doc.get("max_file_bytes", self.settings.max_file_bytes)))
+                if self.reports.pin_object(doc["object_name"], sha) != sha:
+                    raise UploadReplaced(
+                        "this object was reported before with other bytes; upload the new file under a new URL"
+                    )
                 profile = str(doc.get("profile") or Profile.default)
                 result_key = self.engine.key_for(profile)
                 max_dur = float(doc.get("max_duration_s", self.settings.max_duration_s))

@@ -144,6 +144,11 @@ class ReportStore(Protocol):
 
     def cached_result(self, audio_sha256: str, bundle_sha256: str) -> dict[str, Any] | None: ...
 
+    def pin_object(self, object_name: str, audio_sha256: str) -> str:
+        """Record the bytes first analysed under `object_name` (first writer wins, atomically) and return the
+        sha256 that is pinned: a different one means the object was replaced after it was reported."""
+        ...
+
     def remember_idempotency(
         self, scope: str, key: str, fingerprint: str, task_id: str, *, ttl_s: int
     ) -> IdempotencyRecord:

@@ -233,13 +233,30 @@ def test_oversize_upload_is_rejected_at_the_put(server: Server, http: httpx.Clie
     problem(http.post(server.url + "/report", json={"object_name": s["object_name"]}, headers=auth), 404, "not-found")
 
 
+def test_an_upload_url_takes_one_put(server: Server, clips: dict[str, Path], http: httpx.Client) -> None:
+    """Issue 12 hole 3: a replayed URL overwrote the object and a new /report analysed the new bytes."""
+    auth = token(http, server.url)
+    data = clips[".wav"].read_bytes()
+    s = signed_url(http, server.url, auth, "once.wav", len(data))
+    assert http.put(s["upload_url"], content=data, headers=s["headers"]).status_code == 200
+    replay = http.put(s["upload_url"], content=data[:44] + bytes(len(data) - 44), headers=s["headers"])
+    assert replay.status_code == 412, replay.text
+    if server.backend == "local":
+        problem(replay, 412, "precondition-failed")
+    done = poll(http, server.url, auth, submit(http, server.url, auth, s["object_name"])["task_id"])
+    assert done["status"] == "completed"
+    again = poll(http, server.url, auth, submit(http, server.url, auth, s["object_name"])["task_id"])
+    assert again["status"] == "completed" and again["result"] == done["result"]  # the first bytes, still
+
+
 def test_tampered_gcs_upload_url_is_403(server: Server, clips: dict[str, Path], http: httpx.Client) -> None:
     if server.backend != "gcp":
         pytest.skip("V4 signed URLs are the gcp backend's")
     auth = token(http, server.url)
     data = clips[".wav"].read_bytes()
     s = signed_url(http, server.url, auth, "talk.wav", len(data))
-    assert s["bucket"] == "synthscope-uploads" and set(s["headers"]) == {"Content-Type", "x-goog-content-length-range"}
+    assert s["bucket"] == "synthscope-uploads"
+    assert set(s["headers"]) == {"Content-Type", "x-goog-content-length-range", "x-goog-if-generation-match"}
     u = urlsplit(s["upload_url"])
     q = dict(parse_qsl(u.query))
     base = f"{u.scheme}://{u.netloc}"

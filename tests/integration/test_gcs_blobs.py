@@ -48,10 +48,16 @@ def test_signed_put_round_trip(blobs: GcsBlobStore, signer: tuple[Any, Any], tmp
     data = b"RIFF" + bytes(range(256)) * 40
     signed = blobs.signed_upload(name, content_type="audio/wav", max_bytes=20_000, ttl_s=600)
     assert signed.method == "PUT" and signed.bucket == BUCKET and signed.object_name == name
-    assert signed.headers == {"Content-Type": "audio/wav", LENGTH_RANGE_HEADER: "0,20000"}
+    assert signed.headers == {
+        "Content-Type": "audio/wav",
+        LENGTH_RANGE_HEADER: "0,20000",
+        "x-goog-if-generation-match": "0",  # single-use: GCS answers 412 once the object exists
+    }
     assert 590 <= (signed.expires_at - datetime.now(UTC)).total_seconds() <= 601
     verify_v4("PUT", signed.upload_url, signed.headers, signer[1])  # what the client sends verifies
     assert put(signed.upload_url, data, signed.headers).status_code == 200
+    replay = put(signed.upload_url, b"RIFF" + b"x" * 100, signed.headers)  # issue 12 hole 3: was a 200 overwrite
+    assert replay.status_code == 412
 
     info = blobs.stat(name)
     assert info is not None and info.size == len(data) and info.content_type == "audio/wav"

@@ -95,3 +95,26 @@ def test_transient_failure_is_500_until_the_final_attempt(worker: TestClient, wa
         assert state.backends.reports.get(task)["error"]["type"].endswith("/processing-failed")
     finally:
         state.backends.blobs.download = real_download
+
+
+def test_an_object_reported_once_cannot_be_reported_with_other_bytes(worker: TestClient, wav: bytes) -> None:
+    """Issue 12 hole 3: an object replaced after its report (say deleted, then a replayed URL re-created it) was
+    analysed afresh under the old name; now the bytes first reported are pinned and a second report fails."""
+    state: Any = worker.app.state.worker  # type: ignore[attr-defined]
+    reports = state.backends.reports
+    task = new_report(worker, wav)
+    first = worker.post("/process-report", json={"task_id": task}, headers=AUTH)
+    assert first.status_code == 200 and first.json()["outcome"] == "completed"
+    obj = reports.get(task)["object_name"]
+    same = "rep_same" + task[4:]
+    reports.create({"task_id": same, "owner": "anon:w", "object_name": obj, "status": "queued"})
+    assert worker.post("/process-report", json={"task_id": same}, headers=AUTH).json()["outcome"] == "completed"
+    state.backends.blobs.delete(obj)
+    other = wav[:44] + bytes(reversed(wav[44:]))
+    state.backends.blobs.put_bytes(obj, other, "audio/wav")
+    again = "rep_again" + task[4:]
+    reports.create({"task_id": again, "owner": "anon:w", "object_name": obj, "status": "queued"})
+    r = worker.post("/process-report", json={"task_id": again}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["outcome"] == "failed"
+    doc = reports.get(again)
+    assert doc["status"] == "failed" and doc["error"]["type"].endswith("/upload-replaced") and not doc.get("result")

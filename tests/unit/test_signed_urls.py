@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 
 from synthscope.backends.local.blobs import LocalBlobStore, UploadGrant
-from synthscope.errors import BadInput, Forbidden, LengthRequired, UploadTooLarge
+from synthscope.errors import BadInput, Forbidden, LengthRequired, PreconditionFailed, UploadTooLarge
 from synthscope.uploads import new_object_name
 
 KEY = b"k" * 32
@@ -37,7 +37,11 @@ def _signed(store: LocalBlobStore, **kw: object) -> tuple[str, dict[str, str], d
 
 def test_valid_put_is_stored_atomically(store: LocalBlobStore) -> None:
     obj, q, h = _signed(store)
-    assert h == {"content-type": "audio/mpeg", "x-goog-content-length-range": "0,1000"}
+    assert h == {
+        "content-type": "audio/mpeg",
+        "x-goog-content-length-range": "0,1000",
+        "x-goog-if-generation-match": "0",
+    }
     grant = store.verify_upload("PUT", obj, q, {**h, "content-length": "5"})
     assert grant == UploadGrant(obj, "audio/mpeg", 0, 1000, 5)
     assert store.stat(obj) is None
@@ -145,3 +149,36 @@ def test_url_is_absolute_and_round_trips(store: LocalBlobStore) -> None:
     store.verify_upload(
         "PUT", obj, q, {"Content-Type": "audio/wav", **{k: v for k, v in s.headers.items()}, "Content-Length": "5"}
     )
+
+
+def test_a_signed_url_takes_exactly_one_put(store: LocalBlobStore) -> None:
+    """Issue 12 hole 3: a URL could be replayed until it expired, overwriting the object (the old code stored the
+    second body); now the second PUT is a 412 and the first bytes stay, as GCS's generation precondition does."""
+    obj, q, h = _signed(store)
+    with store.writer(store.verify_upload("PUT", obj, q, {**h, "content-length": "5"})) as f:
+        f.write(b"first")
+    with pytest.raises(PreconditionFailed):
+        store.verify_upload("PUT", obj, q, {**h, "content-length": "6"})
+    assert store.read_head(obj) == b"first"
+
+
+def test_two_racing_puts_store_one_body(store: LocalBlobStore) -> None:
+    obj, q, h = _signed(store)
+    a = store.verify_upload("PUT", obj, q, {**h, "content-length": "1"})
+    b = store.verify_upload("PUT", obj, q, {**h, "content-length": "1"})  # both checked before either lands
+    with store.writer(a) as f:
+        f.write(b"a")
+    with pytest.raises(PreconditionFailed), store.writer(b) as f:
+        f.write(b"b")
+    assert store.read_head(obj) == b"a"
+    assert not list(store.tmp.iterdir())  # the loser's temp file is gone
+
+
+def test_the_precondition_header_is_signed(store: LocalBlobStore) -> None:
+    obj, q, h = _signed(store)
+    for headers in (
+        {k: v for k, v in h.items() if k != "x-goog-if-generation-match"},
+        {**h, "x-goog-if-generation-match": "7"},
+    ):
+        with pytest.raises(Forbidden):
+            store.verify_upload("PUT", obj, q, {**headers, "content-length": "1"})

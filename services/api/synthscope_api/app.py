@@ -27,7 +27,14 @@ from synthscope_api.state import ApiState
 log = logging.getLogger("synthscope.api")
 
 EXPOSED_HEADERS = ["ETag", "Location", "Retry-After", "X-Request-Id"]
-ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "If-None-Match", "x-goog-content-length-range"]
+ALLOWED_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "If-None-Match",
+    "x-goog-content-length-range",
+    "x-goog-if-generation-match",
+]
 
 
 def _operation_id(route: APIRoute) -> str:

@@ -27,6 +27,7 @@ Synthscope is running on {url}  (API + worker + queue; data in {data})
       curl -s -X POST {url}/generate-upload-url -H "Authorization: Bearer $TOKEN" \\
            -H 'Content-Type: application/json' -d '{{"file_name":"a.mp3","file_type":"audio/mpeg","size_bytes":12345}}'
       curl -s -X PUT "$UPLOAD_URL" -H 'Content-Type: audio/mpeg' -H 'x-goog-content-length-range: 0,12345' \\
+           -H 'x-goog-if-generation-match: 0' \\
            --data-binary @a.mp3
       curl -s -X POST {url}/report -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
            -d '{{"object_name":"$OBJECT_NAME"}}'

@@ -37,7 +37,9 @@ class UploadUrlRequest(BaseModel):
 class UploadUrlResponse(BaseModel):
     upload_url: str
     method: Literal["PUT"] = "PUT"
-    headers: dict[str, str] = Field(description="Send exactly these headers with the PUT")
+    headers: dict[str, str] = Field(
+        description="Send exactly these headers with the PUT; the URL takes one PUT (a second one is 412)"
+    )
     object_name: str
     bucket: str
     expires_at: datetime

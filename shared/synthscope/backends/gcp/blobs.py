@@ -4,8 +4,10 @@ Signing (DESIGN §7, notes/gcp-pitfalls.md): with a configured service-account k
 is signed locally; on Cloud Run there is no private key, so the library signs through IAM
 signBlob with `service_account_email` + `access_token`, and the credentials are refreshed
 before every signature (a token fetched once at start-up dies after about an hour).
-The content type and `x-goog-content-length-range` are signed, and exactly those headers
-are returned for the client to send: any difference is a SignatureDoesNotMatch at GCS.
+The content type, `x-goog-content-length-range` and `x-goog-if-generation-match: 0` are
+signed, and exactly those headers are returned for the client to send: any difference is a
+SignatureDoesNotMatch at GCS. The generation precondition makes the URL single-use: once
+the object exists, a replayed PUT is a 412 and cannot overwrite what was uploaded.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from synthscope.ports import BlobInfo, SignedUpload
 from synthscope.uploads import is_valid_object_name
 
 LENGTH_RANGE_HEADER = "x-goog-content-length-range"
+IF_GENERATION_MATCH_HEADER = "x-goog-if-generation-match"
 MAX_TTL_S = 7 * 86_400  # V4's ceiling
 QUARANTINE_PREFIX = "quarantine/"
 CHUNK = 1 << 20
@@ -85,21 +88,21 @@ class GcsBlobStore:
     ) -> SignedUpload:
         self._check(object_name)
         ttl = max(1, min(int(ttl_s), MAX_TTL_S))
-        length_range = f"0,{int(max_bytes)}"
+        signed_headers = {LENGTH_RANGE_HEADER: f"0,{int(max_bytes)}", IF_GENERATION_MATCH_HEADER: "0"}
         issued = datetime.now(UTC).replace(microsecond=0)
         url = self._bucket.blob(object_name).generate_signed_url(
             version="v4",
             expiration=timedelta(seconds=ttl),
             method="PUT",
             content_type=content_type,
-            headers={LENGTH_RANGE_HEADER: length_range},
+            headers=dict(signed_headers),  # the library adds Host to the dict it is given
             api_access_endpoint=self._endpoint,
             **self._signer_kwargs(),
         )
         return SignedUpload(
             upload_url=url,
             method="PUT",
-            headers={"Content-Type": content_type, LENGTH_RANGE_HEADER: length_range},
+            headers={"Content-Type": content_type, **signed_headers},
             object_name=object_name,
             bucket=self.bucket,
             expires_at=issued + timedelta(seconds=ttl),

@@ -76,6 +76,10 @@ def _read(tx: Any, ref: Any) -> dict[str, Any] | None:
     return (snap.to_dict() or {}) if snap.exists else None
 
 
+#: How long an object's pin is kept: longer than a V4 signed URL can live.
+PIN_TTL_S = 8 * 86_400
+
+
 class FirestoreReportStore:
     def __init__(
         self,
@@ -100,6 +104,7 @@ class FirestoreReportStore:
         self.customers = client.collection(f"{prefix}billing_customers")  # doc id: user id
         self.customer_users = client.collection(f"{prefix}billing_customer_users")  # doc id: customer id
         self.events = client.collection(f"{prefix}webhook_events")  # doc id: event id
+        self.object_pins = client.collection(f"{prefix}object_pins")  # doc id: sha256 of the object name
         self.api_keys = client.collection(f"{prefix}api_keys")  # doc id: key id (the hash is a field)
 
     # -- plumbing --------------------------------------------------------------------------------------
@@ -316,6 +321,24 @@ class FirestoreReportStore:
             return None
         result: dict[str, Any] = self._unspill_result((snap.to_dict() or {})["result"])
         return result
+
+    def pin_object(self, object_name: str, audio_sha256: str) -> str:
+        """`create()` fails when the pin exists: first writer wins in one atomic write."""
+        ref = self.object_pins.document(hashlib.sha256(object_name.encode()).hexdigest())
+        try:
+            now = self.clock()
+            ref.create(
+                {
+                    "object_name": object_name,
+                    "sha256": audio_sha256,
+                    "pinned_at": iso(now),
+                    # past any signed URL's life (V4: 7 days), so a replay can't outlive its pin; Firestore TTL
+                    "expires_at": datetime.fromtimestamp(now + PIN_TTL_S, UTC),
+                }
+            )
+        except gexc.AlreadyExists:
+            return str((ref.get().to_dict() or {})["sha256"])
+        return audio_sha256
 
     # -- idempotency keys ------------------------------------------------------------------------------
 

@@ -2,10 +2,12 @@
 
 The API signs the URL and serves it (`PUT /local-upload/<object>`); the checks are
 the ones GCS makes: the signature covers the method, the path, the expiry and
-the signed headers (Content-Type and `x-goog-content-length-range`), so a changed
-method, type, path or expiry is a 403, and a body outside the signed length
-range is refused before a byte is stored. Objects appear atomically (temp file +
-rename); half an upload is never visible.
+the signed headers (Content-Type, `x-goog-content-length-range` and
+`x-goog-if-generation-match: 0`), so a changed method, type, path or expiry is a
+403, and a body outside the signed length range is refused before a byte is
+stored. The URL is single-use, as the generation precondition makes it on GCS: a
+PUT to an object that already exists is a 412 and changes nothing. Objects appear
+atomically (temp file + link); half an upload is never visible.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import quote, urlencode
 
-from synthscope.errors import BadInput, Forbidden, LengthRequired, NotFound, UploadTooLarge
+from synthscope.errors import BadInput, Forbidden, LengthRequired, NotFound, PreconditionFailed, UploadTooLarge
 from synthscope.ports import BlobInfo, SignedUpload
 from synthscope.uploads import is_valid_object_name
 
@@ -34,13 +36,20 @@ UPLOAD_ROUTE = "/local-upload/"
 MAX_TTL_S = 7 * 86_400  # V4's own ceiling
 CLOCK_SKEW_S = 60
 LENGTH_RANGE_HEADER = "x-goog-content-length-range"
-SIGNED_HEADERS = ("content-type", LENGTH_RANGE_HEADER)
+#: GCS's create-only precondition: generation 0 means "only if no live object has this name".
+IF_GENERATION_MATCH_HEADER = "x-goog-if-generation-match"
+SIGNED_HEADERS = ("content-type", LENGTH_RANGE_HEADER, IF_GENERATION_MATCH_HEADER)
 Q_ALG, Q_DATE, Q_EXPIRES, Q_HEADERS, Q_SIG = (
     "X-Synthscope-Algorithm",
     "X-Synthscope-Date",
     "X-Synthscope-Expires",
     "X-Synthscope-SignedHeaders",
     "X-Synthscope-Signature",
+)
+
+
+_ALREADY_UPLOADED = (
+    "PreconditionFailed: this upload URL has been used; each URL takes exactly one PUT (ask for a new one)"
 )
 
 
@@ -130,7 +139,11 @@ class LocalBlobStore:
             raise BadInput("invalid object name")
         ttl = max(1, min(int(ttl_s), MAX_TTL_S))
         issued = time.time() if now is None else now
-        headers = {"content-type": content_type, LENGTH_RANGE_HEADER: f"0,{int(max_bytes)}"}
+        headers = {
+            "content-type": content_type,
+            LENGTH_RANGE_HEADER: f"0,{int(max_bytes)}",
+            IF_GENERATION_MATCH_HEADER: "0",
+        }
         path = UPLOAD_ROUTE + object_name
         query = {
             Q_ALG: ALGORITHM,
@@ -144,7 +157,11 @@ class LocalBlobStore:
         return SignedUpload(
             upload_url=f"{base}{path}?{cq}&{Q_SIG}={signature}",
             method="PUT",
-            headers={"Content-Type": content_type, LENGTH_RANGE_HEADER: headers[LENGTH_RANGE_HEADER]},
+            headers={
+                "Content-Type": content_type,
+                LENGTH_RANGE_HEADER: headers[LENGTH_RANGE_HEADER],
+                IF_GENERATION_MATCH_HEADER: "0",
+            },
             object_name=object_name,
             bucket=self.bucket,
             expires_at=datetime.fromtimestamp(int(issued) + ttl, UTC),
@@ -165,12 +182,12 @@ class LocalBlobStore:
             raise Forbidden("missing or unknown signature parameters")
         signed = query.get(Q_HEADERS, "")
         if tuple(signed.split(";")) != SIGNED_HEADERS:
-            raise Forbidden("the signed headers must be content-type and x-goog-content-length-range")
+            raise Forbidden("the signed headers must be " + ", ".join(SIGNED_HEADERS))
         expected = self._signature(method, UPLOAD_ROUTE + object_name, query, lower)
         if not hmac.compare_digest(expected, query.get(Q_SIG, "")):
             raise Forbidden(
                 "SignatureDoesNotMatch: the request does not match the signed URL "
-                "(method, path, expiry, Content-Type and x-goog-content-length-range must be exactly as signed)"
+                "(method, path, expiry and the headers returned with the URL must be exactly as signed)"
             )
         try:
             issued, ttl = _parse_date(query[Q_DATE]), int(query[Q_EXPIRES])
@@ -193,15 +210,16 @@ class LocalBlobStore:
             raise BadInput("Content-Length is not a number") from None
         if length > hi or length < lo:
             raise UploadTooLarge(f"EntityTooLarge: {length} bytes is outside the signed range {lo}-{hi}")
-        self._path(object_name)
+        if self._path(object_name).exists():  # checked again, atomically, when the object is linked in
+            raise PreconditionFailed(_ALREADY_UPLOADED)
         return UploadGrant(object_name, lower["content-type"], lo, hi, length)
 
     # -- writing ---------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def writer(self, grant: UploadGrant) -> Iterator[IO[bytes]]:
-        """A file to write the body into; it becomes the object only if the block ends without error and the
-        byte count matches the verified Content-Length."""
+    def writer(self, grant: UploadGrant, *, create_only: bool = True) -> Iterator[IO[bytes]]:
+        """A file to write the body into; it becomes the object only if the block ends without error, the
+        byte count matches the verified Content-Length and (`create_only`) no object of that name exists yet."""
         target = self._path(grant.object_name)
         fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="up-")
         tmp = Path(tmp_name)
@@ -216,8 +234,15 @@ class LocalBlobStore:
             target.parent.mkdir(parents=True, exist_ok=True)
             meta = {"content_type": grant.content_type, "created_at": time.time(), "size": size}
             meta_tmp.write_text(json.dumps(meta))
-            os.replace(meta_tmp, self._meta_path(target))
-            os.replace(tmp, target)
+            if create_only:
+                try:  # link() fails if the name exists: two racing PUTs cannot both win
+                    os.link(tmp, target)
+                except FileExistsError:
+                    raise PreconditionFailed(_ALREADY_UPLOADED) from None
+                os.replace(meta_tmp, self._meta_path(target))
+            else:
+                os.replace(meta_tmp, self._meta_path(target))
+                os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
             meta_tmp.unlink(missing_ok=True)
@@ -225,7 +250,7 @@ class LocalBlobStore:
     def put_bytes(self, object_name: str, data: bytes, content_type: str) -> None:
         """Write an object directly (tests, tools); the API path is verify_upload + writer."""
         grant = UploadGrant(object_name, content_type, 0, len(data), len(data))
-        with self.writer(grant) as f:
+        with self.writer(grant, create_only=False) as f:
             f.write(data)
 
     # -- reading ---------------------------------------------------------------------------------------

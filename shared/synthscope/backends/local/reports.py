@@ -59,6 +59,11 @@ CREATE TABLE IF NOT EXISTS billing_customers (
     customer_id TEXT NOT NULL UNIQUE,
     created_at  REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS object_pins (
+    object_name TEXT PRIMARY KEY,
+    sha256      TEXT NOT NULL,
+    pinned_at   REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS webhook_events (
     event_id    TEXT PRIMARY KEY,
     type        TEXT NOT NULL,
@@ -229,6 +234,15 @@ class SqliteReportStore:
             "SELECT result FROM results WHERE audio_sha256 = ? AND bundle_sha256 = ?", (audio_sha256, bundle_sha256)
         )
         return json.loads(rows[0]["result"]) if rows else None
+
+    def pin_object(self, object_name: str, audio_sha256: str) -> str:
+        with self.db.write() as c:
+            c.execute(
+                "INSERT OR IGNORE INTO object_pins (object_name, sha256, pinned_at) VALUES (?, ?, ?)",
+                (object_name, audio_sha256, self.clock()),
+            )
+            row = c.execute("SELECT sha256 FROM object_pins WHERE object_name = ?", (object_name,)).fetchone()
+        return str(row["sha256"])
 
     # -- idempotency keys ------------------------------------------------------------------------------
 
