@@ -233,6 +233,28 @@ def test_oversize_upload_is_rejected_at_the_put(server: Server, http: httpx.Clie
     problem(http.post(server.url + "/report", json={"object_name": s["object_name"]}, headers=auth), 404, "not-found")
 
 
+def test_every_response_carries_security_headers_and_no_banner(server: Server, http: httpx.Client) -> None:
+    """Issue 12 hygiene: nosniff, no referrer, no framing on successes and problems alike; HSTS where every client
+    comes over TLS (gcp mode, behind Cloud Run); no server/version banner."""
+    auth = token(http, server.url)
+    responses = [
+        http.get(server.url + "/healthz"),
+        http.post(server.url + "/auth/token"),
+        http.get(server.url + "/report-status/rep_nope", headers=auth),  # 404 problem
+        http.get(server.url + "/report-status/rep_nope"),  # 401 problem
+        http.post(
+            server.url + "/report", content=b'{"a": "\xc3"}', headers={**auth, "Content-Type": "application/json"}
+        ),
+    ]
+    assert [r.status_code for r in responses] == [200, 200, 404, 401, 400]
+    for r in responses:
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "no-referrer" and r.headers["x-frame-options"] == "DENY"
+        assert ("strict-transport-security" in r.headers) == (server.backend == "gcp")
+        assert "server" not in r.headers, r.headers
+        assert "Traceback" not in r.text and 'File "' not in r.text
+
+
 def test_an_upload_url_takes_one_put(server: Server, clips: dict[str, Path], http: httpx.Client) -> None:
     """Issue 12 hole 3: a replayed URL overwrote the object and a new /report analysed the new bytes."""
     auth = token(http, server.url)

@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from synthscope import __version__
+from synthscope.asgi_headers import SecurityHeadersMiddleware
 from synthscope.asgi_logging import RequestLogMiddleware
 from synthscope.auth.ratelimit import RateLimiter
 from synthscope.backends import Backends, build
@@ -117,6 +118,7 @@ def create_app(
         expose_headers=EXPOSED_HEADERS,
         max_age=600,
     )
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.backend == "gcp")
     app.add_middleware(RequestLogMiddleware, service="api", quiet_paths=frozenset({"/healthz"}))
 
     def openapi() -> dict[str, Any]:

@@ -68,6 +68,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, *, with_worker: bool = True
         http="httptools",
         timeout_graceful_shutdown=30,
         backlog=2048,
+        server_header=False,  # no server/version banner
         proxy_headers=False,  # X-Forwarded-For is read by synthscope.auth.client_ip, per trusted_proxy_hops
     )
 

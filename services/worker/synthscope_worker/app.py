@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from synthscope import __version__, logs
+from synthscope.asgi_headers import SecurityHeadersMiddleware
 from synthscope.asgi_logging import RequestLogMiddleware
 from synthscope.auth.keys import matches_any
 from synthscope.backends import Backends, build
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None, *, embedded: bool = False) -> F
 
     app.include_router(router)
     if not embedded:
+        app.add_middleware(SecurityHeadersMiddleware, hsts=settings.backend == "gcp")
         app.add_middleware(RequestLogMiddleware, service="worker", quiet_paths=frozenset({"/healthz"}))
     return app
 
@@ -183,6 +185,7 @@ def main(argv: list[str] | None = None) -> None:
         loop="asyncio",
         http="httptools",
         timeout_graceful_shutdown=30,
+        server_header=False,  # no server/version banner
     )
 
 
