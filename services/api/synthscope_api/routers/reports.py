@@ -16,7 +16,6 @@ from synthscope import callbacks
 from synthscope.audio.validate import SNIFF_BYTES, check_extension, sniff_bytes
 from synthscope.auth import quota
 from synthscope.errors import (
-    BadInput,
     Conflict,
     Forbidden,
     Gone,
@@ -160,6 +159,7 @@ def create_report(
         Header(
             alias="Idempotency-Key",
             description="Optional; a retry with the same key and body returns the same task (kept 24 h)",
+            pattern=_KEY_RE.pattern,
         ),
     ] = None,
 ) -> ReportAccepted:
@@ -167,8 +167,6 @@ def create_report(
     with another body: 422; same key while the first request is still being handled: 409. Over the tier's quota or
     concurrency: 429 with `Retry-After`; `RateLimit-Limit/Remaining/Reset` give the quota left."""
     reports, queue = state.backends.reports, state.backends.queue
-    if idempotency_key is not None and not _KEY_RE.match(idempotency_key):
-        raise BadInput("Idempotency-Key must be 1-255 visible ASCII characters")
     checked = _admit_object(state, user, body.object_name)
     if body.callback_url is not None:
         if not user.limits.batch_and_webhooks:
