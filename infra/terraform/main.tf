@@ -116,8 +116,9 @@ resource "google_firestore_field" "result" {
 }
 
 resource "google_firestore_field" "expires_at_ttl" {
-  # idempotency keys; object pins (the bytes first reported under an upload name, kept past any URL's life)
-  for_each   = toset(["idempotency", "object_pins"])
+  # idempotency keys; object pins (the bytes first reported under an upload name, kept past any URL's life);
+  # rate-limit windows shared by the API instances
+  for_each   = toset(["idempotency", "object_pins", "rate_limits"])
   database   = google_firestore_database.main.name
   collection = each.value
   field      = "expires_at"

@@ -124,7 +124,8 @@ def run_schemathesis(
         "--report-junit-path",
         str(work / "junit.xml"),
     ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=1200, check=False)
+    # cwd: the CLI keeps a cache of crashes it found under .schemathesis/ there
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1200, check=False, cwd=work)
 
 
 def test_schemathesis_finds_no_server_errors_and_no_schema_violations(live: tuple[Server, Path]) -> None:

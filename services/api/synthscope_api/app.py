@@ -74,10 +74,19 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         backends = build(settings)
         engine = load_engine(settings) if (settings.api_sync_analyze or worker_app is not None) else None
-        state = ApiState(settings=settings, backends=backends, token_limiter=RateLimiter(settings.anon_token_rate))
+        store = backends.limits_storage
+        state = ApiState(
+            settings=settings,
+            backends=backends,
+            token_limiter=RateLimiter(settings.anon_token_rate, storage=store, namespace="token"),
+        )
         state.engine = engine if settings.api_sync_analyze else None
-        state.key_limiter = RateLimiter(settings.api_key_rate, "requests for this API key")
-        state.key_ip_limiter = RateLimiter(settings.api_key_ip_rate, "API-key requests from this address")
+        state.key_limiter = RateLimiter(
+            settings.api_key_rate, "requests for this API key", storage=store, namespace="key"
+        )
+        state.key_ip_limiter = RateLimiter(
+            settings.api_key_ip_rate, "API-key requests from this address", storage=store, namespace="key-ip"
+        )
         state.billing = Billing(settings, backends.reports)  # its Stripe client is built on first billing call
         if worker_app is not None and attach_worker is not None:
             attach_worker(worker_app, settings, backends, engine)

@@ -24,6 +24,8 @@ class Backends:
     kind: str = "local"
     #: gcp mode: checks the queue's OIDC bearer on worker deliveries (`OidcVerifier.verify`); None in local mode.
     worker_auth: Any = None
+    #: Where rate-limit counters live (a `limits` storage): shared by all instances in gcp mode; None = in memory.
+    limits_storage: Any = None
     _closers: list[Any] = field(default_factory=list, repr=False)
 
     def close(self) -> None:

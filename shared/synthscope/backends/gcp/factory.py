@@ -16,6 +16,7 @@ from synthscope.backends import Backends
 from synthscope.backends.gcp.blobs import GcsBlobStore
 from synthscope.backends.gcp.oidc import OidcVerifier
 from synthscope.backends.gcp.queue import CloudTasksQueue
+from synthscope.backends.gcp.ratelimits import FirestoreLimitsStorage
 from synthscope.backends.gcp.reports import FirestoreReportStore
 from synthscope.config import Settings
 
@@ -61,8 +62,9 @@ def build_gcp(settings: Settings) -> Backends:
         api_access_endpoint=settings.gcs_signed_url_endpoint,
     )
     results = GcsBlobStore(gcs, settings.results_bucket, validate_names=False)
+    db = firestore.Client(project=project, database=settings.firestore_database)
     reports = FirestoreReportStore(
-        firestore.Client(project=project, database=settings.firestore_database),
+        db,
         spill=results,
         spill_bytes=settings.timeline_spill_bytes,
         prefix=settings.firestore_prefix,
@@ -85,4 +87,12 @@ def build_gcp(settings: Settings) -> Backends:
             certs_url=settings.oidc_certs_url,
         )
     closers: list[Any] = [reports, queue]
-    return Backends(blobs=blobs, reports=reports, queue=queue, kind="gcp", worker_auth=auth, _closers=closers)
+    return Backends(
+        blobs=blobs,
+        reports=reports,
+        queue=queue,
+        kind="gcp",
+        worker_auth=auth,
+        limits_storage=FirestoreLimitsStorage(db, f"{settings.firestore_prefix}rate_limits"),
+        _closers=closers,
+    )
