@@ -1,4 +1,4 @@
-"""`synthscope keys create|revoke|list`: enterprise API keys, administered against the configured report store.
+"""`synthscope keys create|revoke|list`: enterprise API keys, administered against the configured account store.
 
 An operator command, not an API endpoint: whoever can run it can already reach the store.
 """
@@ -13,19 +13,19 @@ from typing import Annotated
 
 import typer
 
-from synthscope.ports import ReportStore
+from synthscope.ports import AccountStore
 
 keys_app = typer.Typer(help="Enterprise API keys (stored hashed, scoped to an organisation).", no_args_is_help=True)
 
 
 @contextmanager
-def _store() -> Iterator[ReportStore]:
+def _store() -> Iterator[AccountStore]:
     from synthscope.backends import build
     from synthscope.config import Settings
 
     backends = build(Settings())
     try:
-        yield backends.reports
+        yield backends.accounts
     finally:
         backends.close()
 

@@ -1,4 +1,4 @@
-"""The three ports the pipeline talks through (DESIGN §7).
+"""The ports the core talks through (DESIGN §7): blobs, the task queue, reports, accounts.
 
 The core depends only on these protocols; `backends/local` and `backends/gcp`
 implement them, and settings pick one (`SYNTHSCOPE_BACKEND`, see `backends.build`).
@@ -159,13 +159,21 @@ class ReportStore(Protocol):
         """Drop the record only while it still points at `task_id` (its request was refused before creating it)."""
         ...
 
+    def count_active(self, quota_key: str, limit: int) -> int:
+        """How many reports with this `quota_key` are queued or processing (counting stops at `limit`)."""
+        ...
+
+    def ping(self) -> None: ...
+
+
+@runtime_checkable
+class AccountStore(Protocol):
+    """What is kept about callers rather than reports: quota counters, entitlements (tiers), enterprise API keys,
+    billing customers and the webhook events already handled. `auth/` and `billing/` need only this."""
+
     def consume_quota(self, key: str, period: str, limit: int, *, amount: int = 1) -> tuple[bool, int]:
         """Atomically add `amount` to the (key, period) counter unless that would pass `limit`; (allowed, used after).
         A negative amount gives back (an idempotent replay, a request that failed after counting); never below 0."""
-        ...
-
-    def count_active(self, quota_key: str, limit: int) -> int:
-        """How many reports with this `quota_key` are queued or processing (counting stops at `limit`)."""
         ...
 
     def get_entitlement(self, user_id: str) -> dict[str, Any] | None: ...

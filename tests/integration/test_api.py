@@ -176,7 +176,11 @@ def test_upload_url_admission(app_client: TestClient) -> None:
 
     ok = ask(file_name="../../x/Talk.MP3", file_type="audio/mpeg", size_bytes=123).json()
     assert ok["method"] == "PUT" and ok["object_name"].endswith("/Talk.mp3") and ok["bucket"] == "local"
-    assert ok["headers"] == {"Content-Type": "audio/mpeg", "x-goog-content-length-range": "0,123"}
+    assert ok["headers"] == {
+        "Content-Type": "audio/mpeg",
+        "x-goog-content-length-range": "0,123",
+        "x-goog-if-generation-match": "0",  # single use (issue 12 hole 3)
+    }
     assert ok["upload_url"].startswith("http://testserver/local-upload/uploads/")
     assert_problem(ask(file_name="a.exe", file_type="audio/mpeg", size_bytes=1), 415, "unsupported-media-type")
     assert_problem(ask(file_name="a.mp3", file_type="audio/wav", size_bytes=1), 415)
@@ -191,10 +195,10 @@ def test_tier_comes_from_the_store_on_each_request(app_client: TestClient) -> No
     auth = token(app_client, "tier-user")
     big = {"file_name": "a.mp3", "file_type": "audio/mpeg", "size_bytes": 100 * 1_000_000}
     assert app_client.post("/generate-upload-url", json=big, headers=auth).status_code == 413
-    reports = app_client.app.state.api.backends.reports  # type: ignore[attr-defined]
-    grant(reports, "tier-user", Tier.pro)
+    accounts = app_client.app.state.api.backends.accounts  # type: ignore[attr-defined]
+    grant(accounts, "tier-user", Tier.pro)
     assert app_client.post("/generate-upload-url", json=big, headers=auth).status_code == 200  # same token
-    grant(reports, "tier-user", Tier.pro, status="canceled")
+    grant(accounts, "tier-user", Tier.pro, status="canceled")
     assert app_client.post("/generate-upload-url", json=big, headers=auth).status_code == 413
 
 
@@ -258,7 +262,7 @@ def test_status_etag_retry_after_redaction_and_owner(app_client: TestClient, wav
     free = Report.model_validate(done.json())
     assert free.status == "completed" and free.tier == "free" and free.limited
     assert free.result is not None and len(free.result.timeline) == 3 and free.result.detectors == []
-    grant(state.backends.reports, "reader", Tier.pro)  # an upgrade shows everything at once
+    grant(state.backends.accounts, "reader", Tier.pro)  # an upgrade shows everything at once
     pro = Report.model_validate(app_client.get(url, headers=auth).json())
     assert pro.tier == "pro" and not pro.limited and pro.result is not None
     assert len(pro.result.timeline) == pro.result.summary.windows > 3 and pro.result.detectors
@@ -357,7 +361,7 @@ def test_cors_for_configured_origins_only(app_client: TestClient) -> None:
 def test_profile_is_chosen_per_request(app_client: TestClient, wav: bytes) -> None:
     state = app_client.app.state.api  # type: ignore[attr-defined]
     auth = token(app_client, "profiler")
-    grant(state.backends.reports, "profiler", Tier.pro)
+    grant(state.backends.accounts, "profiler", Tier.pro)
     tasks = {}
     for profile in ("fast", None):
         body = {"object_name": upload(app_client, auth, wav), **({"profile": profile} if profile else {})}

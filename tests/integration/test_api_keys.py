@@ -67,7 +67,7 @@ def test_cli_keys_and_revoked_key_is_401(env: Path) -> None:
 def test_api_keys_are_rate_limited_per_key_and_per_ip(env: Path) -> None:
     settings = make_settings(env, None, api_key_rate="3/minute", api_key_ip_rate="5/minute")
     with TestClient(create_app(settings)) as c:
-        store = c.app.state.api.backends.reports  # type: ignore[attr-defined]
+        store = c.app.state.api.backends.accounts  # type: ignore[attr-defined]
         k1, _ = apikeys.create(store, "acme")
         k2, _ = apikeys.create(store, "acme")
         h1, h2 = {"Authorization": f"Bearer {k1}"}, {"Authorization": f"Bearer {k2}"}
@@ -83,7 +83,7 @@ def test_api_keys_are_rate_limited_per_key_and_per_ip(env: Path) -> None:
 def test_batch_is_enterprise_only_and_reports_each_item(env: Path) -> None:
     wav = write_audio(env / "b.wav", voice_like(2.0, np.random.default_rng(4))).read_bytes()
     with TestClient(create_app(make_settings(env, None))) as c:
-        store = c.app.state.api.backends.reports  # type: ignore[attr-defined]
+        store = c.app.state.api.backends.accounts  # type: ignore[attr-defined]
         key, _ = apikeys.create(store, "acme")
         auth = {"Authorization": f"Bearer {key}"}
         objs = [upload(c, auth, wav, name=f"f{i}.wav") for i in range(3)]

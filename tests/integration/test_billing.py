@@ -68,7 +68,7 @@ def test_checkout_creates_the_customer_first_and_once(client: TestClient, stripe
     _, _, session = stripe_server.calls[1]
     assert session["customer"] == [body["customer_id"]] and session["mode"] == ["subscription"]
     assert session["line_items[0][price]"] == [PRICES["pro"]] and session["client_reference_id"] == ["alice"]
-    store = client.app.state.api.backends.reports  # type: ignore[attr-defined]
+    store = client.app.state.api.backends.accounts  # type: ignore[attr-defined]
     assert store.user_for_customer(body["customer_id"]) == "alice"
     again = client.post("/billing/checkout", json={"tier": "enterprise"}, headers=auth).json()
     assert again["customer_id"] == body["customer_id"]  # the stored customer is reused
@@ -120,7 +120,7 @@ def test_upgrade_unlocks_the_same_task_and_cancellation_locks_it_again(
 
 
 def test_bad_replayed_and_out_of_order_webhooks_change_nothing(client: TestClient, stripe_server: FakeStripe) -> None:
-    store = client.app.state.api.backends.reports  # type: ignore[attr-defined]
+    store = client.app.state.api.backends.accounts  # type: ignore[attr-defined]
     customer = checkout(client, "carol")
     stripe_server.subscriptions[customer] = subscription(customer, PRICES["pro"])
     calls = len(stripe_server.calls)

@@ -46,7 +46,7 @@ def test_signed_callback_arrives_after_retries(
     with receiver([503, 500]) as rx, TestClient(create_app(settings)) as c:
         url, got = rx.url, rx.got
         state = c.app.state.api  # type: ignore[attr-defined]
-        key, _ = apikeys.create(state.backends.reports, "acme")
+        key, _ = apikeys.create(state.backends.accounts, "acme")
         auth = {"Authorization": f"Bearer {key}"}
         free = token(c)
         r = c.post("/report", json={"object_name": upload(c, free, wav), "callback_url": url}, headers=free)
@@ -84,7 +84,7 @@ def enterprise(tmp_path: Path, tiny_bundle: Path) -> Iterator[dict[str, Any]]:
     settings = make_settings(tmp_path, tiny_bundle, callback_backoff_s=0.01, callback_attempts=2)
     with TestClient(create_app(settings)) as c:
         state = c.app.state.api  # type: ignore[attr-defined]
-        key, _ = apikeys.create(state.backends.reports, "acme")
+        key, _ = apikeys.create(state.backends.accounts, "acme")
         auth = {"Authorization": f"Bearer {key}"}
         rng = np.random.default_rng(7)
 

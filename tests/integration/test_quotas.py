@@ -76,8 +76,9 @@ def test_free_quota_concurrency_and_429(tmp_path: Path, wav: bytes) -> None:
 def test_quotas_follow_the_users_tier(tmp_path: Path, wav: bytes) -> None:
     with TestClient(create_app(make_settings(tmp_path, None, quotas_enforced=True))) as c:
         reports = c.app.state.api.backends.reports  # type: ignore[attr-defined]
-        grant(reports, "paying", Tier.pro)
-        grant(reports, "bigco", Tier.enterprise)
+        accounts = c.app.state.api.backends.accounts  # type: ignore[attr-defined]
+        grant(accounts, "paying", Tier.pro)
+        grant(accounts, "bigco", Tier.enterprise)
         pro, ent = token(c, "paying"), token(c, "bigco")
         r = c.post("/report", json={"object_name": upload(c, pro, wav)}, headers=pro)
         assert r.status_code == 202 and r.headers["RateLimit-Limit"] == "1000"

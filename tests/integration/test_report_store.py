@@ -17,9 +17,7 @@ from typing import Any
 
 import pytest
 
-from synthscope.auth.entitlements import grant, tier_for
 from synthscope.backends.local.reports import SqliteReportStore
-from synthscope.config import Tier
 from synthscope.ports import ReportStore
 from synthscope.reports.status import InvalidTransition, check_transition, claimable, eta_seconds
 
@@ -225,41 +223,12 @@ def test_idempotency_records(store: ReportStore, clock: Clock) -> None:
     assert expired.created and expired.task_id == "rep_4"
 
 
-def test_entitlements_decide_the_tier(store: ReportStore) -> None:
-    assert tier_for(store, None) is Tier.free
-    assert tier_for(store, "alice") is Tier.free
-    grant(store, "alice", Tier.pro)
-    assert tier_for(store, "alice") is Tier.pro
-    grant(store, "alice", Tier.enterprise, status="canceled")
-    assert tier_for(store, "alice") is Tier.free
-    store.set_entitlement("bob", {"tier": "pro", "status": "active", "current_period_end": 1.0})
-    assert tier_for(store, "bob") is Tier.free  # lapsed
-    store.set_entitlement("carol", {"tier": "platinum"})
-    assert tier_for(store, "carol") is Tier.free
-
-
 def test_forget_idempotency_only_drops_its_own_record(store: ReportStore) -> None:
     assert store.remember_idempotency("anon:a", "k", "fp", "rep_1", ttl_s=60).created
     store.forget_idempotency("anon:a", "k", "rep_other")  # points elsewhere: kept
     assert not store.remember_idempotency("anon:a", "k", "fp", "rep_2", ttl_s=60).created
     store.forget_idempotency("anon:a", "k", "rep_1")
     assert store.remember_idempotency("anon:a", "k", "fp2", "rep_3", ttl_s=60).created
-
-
-def test_quota_counters_are_atomic_and_give_back(store: ReportStore) -> None:
-    assert store.consume_quota("ip:1.2.3.4", "20261122", 2) == (True, 1)
-    assert store.consume_quota("ip:1.2.3.4", "20261122", 2) == (True, 2)
-    assert store.consume_quota("ip:1.2.3.4", "20261122", 2) == (False, 2)  # over: nothing counted
-    assert store.consume_quota("ip:1.2.3.4", "20261123", 2) == (True, 1)  # a new period starts at 0
-    assert store.consume_quota("user:u", "20261122", 2) == (True, 1)  # keys are separate
-    assert store.consume_quota("ip:1.2.3.4", "20261122", 2, amount=-1) == (True, 1)
-    assert store.consume_quota("user:u", "20261122", 2, amount=-5) == (True, 0)  # never below zero
-
-
-def test_concurrent_quota_hits_never_pass_the_limit(store: ReportStore) -> None:
-    with ThreadPoolExecutor(5) as pool:
-        got = list(pool.map(lambda _: store.consume_quota("user:race", "202611", 7)[0], range(12)))
-    assert got.count(True) == 7 and store.consume_quota("user:race", "202611", 7) == (False, 7)
 
 
 def test_active_reports_are_counted_per_quota_key(store: ReportStore) -> None:
@@ -272,37 +241,6 @@ def test_active_reports_are_counted_per_quota_key(store: ReportStore) -> None:
     assert store.finish("rep_0", {"status": "completed", "result": None}, lease_token=claim.lease_token)
     assert store.finish("rep_1", {"status": "failed"}, lease_token=None)
     assert store.count_active("ip:9", 10) == 1 and store.count_active("ip:nobody", 10) == 0
-
-
-def test_billing_customers_link_both_ways_and_first_wins(store: ReportStore) -> None:
-    assert store.customer_for_user("u1") is None and store.user_for_customer("cus_1") is None
-    assert store.link_customer("u1", "cus_1") == "cus_1"
-    assert store.link_customer("u1", "cus_2") == "cus_1"  # a racing second checkout reuses the first customer
-    assert store.customer_for_user("u1") == "cus_1" and store.user_for_customer("cus_1") == "u1"
-    assert store.user_for_customer("cus_2") is None
-
-
-def test_webhook_events_are_recorded_once(store: ReportStore) -> None:
-    assert store.record_event("evt_1", "invoice.paid")
-    assert not store.record_event("evt_1", "invoice.paid")
-    assert store.record_event("evt_2", "invoice.paid")
-    store.forget_event("evt_1")  # handling failed: the provider's retry must be handled
-    assert store.record_event("evt_1", "invoice.paid")
-    with ThreadPoolExecutor(5) as pool:
-        assert list(pool.map(lambda _: store.record_event("evt_race", "x"), range(10))).count(True) == 1
-
-
-def test_api_keys_are_stored_revoked_and_listed(store: ReportStore) -> None:
-    store.put_api_key("k1", {"org": "acme", "name": "ci", "sha256": "ab" * 32, "created_at": 1.0, "revoked_at": None})
-    store.put_api_key("k2", {"org": "other", "name": "", "sha256": "cd" * 32, "created_at": 2.0, "revoked_at": None})
-    got = store.get_api_key("k1")
-    assert got is not None and got["org"] == "acme" and got["sha256"] == "ab" * 32 and got["key_id"] == "k1"
-    assert store.get_api_key("nope") is None
-    assert [k["key_id"] for k in store.list_api_keys("acme")] == ["k1"]
-    assert {k["key_id"] for k in store.list_api_keys()} == {"k1", "k2"}
-    assert store.revoke_api_key("k1", revoked_at=5.0) and not store.revoke_api_key("k1", revoked_at=6.0)
-    assert not store.revoke_api_key("nope", revoked_at=5.0)
-    assert store.get_api_key("k1")["revoked_at"] == 5.0  # type: ignore[index]
 
 
 def test_status_machine() -> None:

@@ -87,7 +87,7 @@ def create_app(
         state.key_ip_limiter = RateLimiter(
             settings.api_key_ip_rate, "API-key requests from this address", storage=store, namespace="key-ip"
         )
-        state.billing = Billing(settings, backends.reports)  # its Stripe client is built on first billing call
+        state.billing = Billing(settings, backends.accounts)  # its Stripe client is built on first billing call
         if worker_app is not None and attach_worker is not None:
             attach_worker(worker_app, settings, backends, engine)
         if backends.kind == "local" and settings.queue_dispatch:

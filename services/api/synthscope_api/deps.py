@@ -72,12 +72,12 @@ async def current_user(
     if apikeys.is_api_key(creds.credentials):
         if state.key_ip_limiter is not None:  # before verifying, so guessing keys is limited too
             state.key_ip_limiter.hit(caller_ip(request))
-        rec = await backend_call(state, apikeys.verify, state.backends.reports, creds.credentials)
+        rec = await backend_call(state, apikeys.verify, state.backends.accounts, creds.credentials)
         if state.key_limiter is not None:
             state.key_limiter.hit(rec["key_id"])
         return User(sub=f"org:{rec['org']}", user_id=None, tier=Tier.enterprise, org=rec["org"])
     claims = verify(state.settings, creds.credentials)
-    tier = await backend_call(state, tier_for, state.backends.reports, claims.user_id) if claims.user_id else Tier.free
+    tier = await backend_call(state, tier_for, state.backends.accounts, claims.user_id) if claims.user_id else Tier.free
     return User(sub=claims.sub, user_id=claims.user_id, tier=tier)
 
 

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from synthscope.errors import BadInput, Unauthorized
-from synthscope.ports import ReportStore
+from synthscope.ports import AccountStore
 
 PREFIX = "ssk_"
 _KEY_RE = re.compile(r"^ssk_([a-f0-9]{16})_([A-Za-z0-9_-]{43})$")
@@ -26,7 +26,7 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create(store: ReportStore, org: str, name: str = "") -> tuple[str, dict[str, Any]]:
+def create(store: AccountStore, org: str, name: str = "") -> tuple[str, dict[str, Any]]:
     """(the key, shown once; the stored record)."""
     if not ORG_RE.match(org):
         raise BadInput("org must be 1-64 characters of letters, digits and _ . -")
@@ -37,7 +37,7 @@ def create(store: ReportStore, org: str, name: str = "") -> tuple[str, dict[str,
     return key, {**record, "key_id": key_id}
 
 
-def verify(store: ReportStore, key: str) -> dict[str, Any]:
+def verify(store: AccountStore, key: str) -> dict[str, Any]:
     """The key's record, or Unauthorized for a malformed, unknown or revoked key (one message for all)."""
     m = _KEY_RE.match(key)
     rec = store.get_api_key(m.group(1)) if m else None

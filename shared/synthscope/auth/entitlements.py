@@ -10,13 +10,13 @@ import time
 from typing import Any
 
 from synthscope.config import Tier
-from synthscope.ports import ReportStore
+from synthscope.ports import AccountStore
 
 #: Subscription states that grant the stored tier (Stripe's names).
 ACTIVE_STATES = frozenset({"active", "trialing", "past_due"})
 
 
-def tier_for(store: ReportStore, user_id: str | None, *, now: float | None = None) -> Tier:
+def tier_for(store: AccountStore, user_id: str | None, *, now: float | None = None) -> Tier:
     """Anonymous callers, unknown users and lapsed subscriptions are `free`."""
     if user_id is None:
         return Tier.free
@@ -39,6 +39,6 @@ def tier_of(ent: dict[str, Any] | None, *, now: float | None = None) -> Tier:
     return tier
 
 
-def grant(store: ReportStore, user_id: str, tier: Tier | str, *, status: str = "active") -> None:
+def grant(store: AccountStore, user_id: str, tier: Tier | str, *, status: str = "active") -> None:
     """Store an entitlement by hand (operators, tests) until billing writes them."""
     store.set_entitlement(user_id, {"tier": Tier(tier).value, "status": status, "updated_at": time.time()})

@@ -1,6 +1,7 @@
-"""Report quotas and concurrency per caller, from the tier table (DESIGN §8), counted in the report store.
+"""Report quotas and concurrency per caller, from the tier table (DESIGN §8).
 
-Counted in the store (not in memory) so every API instance sees one budget. Anonymous callers are
+Quotas are counted in the account store (not in memory) so every API instance sees one budget;
+the running reports are counted by the caller in the report store and passed in. Anonymous callers are
 counted by client IP, since a new anonymous token is one request away; users by their user id.
 """
 
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 
 from synthscope.config import TIER_LIMITS, Tier
 from synthscope.errors import RateLimited
-from synthscope.ports import ReportStore
+from synthscope.ports import AccountStore
 
 
 @dataclass(frozen=True)
@@ -55,15 +56,17 @@ def period_window(period: str, now: float) -> tuple[str, float]:
     raise ValueError(f"unknown quota period {period!r}")
 
 
-def admit(store: ReportStore, key: str, tier: Tier, *, now: float | None = None) -> QuotaGrant | None:
+def admit(
+    store: AccountStore, key: str, tier: Tier, *, running: int, now: float | None = None
+) -> QuotaGrant | None:
     """Count one report against the caller's tier, or raise RateLimited (429 with Retry-After).
 
-    Concurrency first (nothing is counted when too many reports are running), then the period quota.
-    None when the tier has no quota (enterprise: by contract).
+    Concurrency first (nothing is counted when `running`, the caller's queued and processing reports, is at the
+    tier's limit), then the period quota. None when the tier has no quota (enterprise: by contract).
     """
     now = now if now is not None else time.time()
     limits = TIER_LIMITS[tier]
-    active = store.count_active(key, limits.max_concurrent_reports)
+    active = running
     if active >= limits.max_concurrent_reports:
         raise RateLimited(
             f"{active} reports are still running; the {tier.value} tier allows {limits.max_concurrent_reports} at once",
@@ -84,7 +87,7 @@ def admit(store: ReportStore, key: str, tier: Tier, *, now: float | None = None)
     return grant
 
 
-def give_back(store: ReportStore, grant: QuotaGrant | None) -> None:
+def give_back(store: AccountStore, grant: QuotaGrant | None) -> None:
     """Return one counted report (an idempotent replay, or a report that could not be queued)."""
     if grant is not None:
         store.consume_quota(grant.key, grant.period, grant.limit, amount=-1)

@@ -1,4 +1,4 @@
-"""Backend factory: `Settings.backend` picks the adapters behind the three ports.
+"""Backend factory: `Settings.backend` picks the adapters behind the ports.
 
 This is the only module that names a concrete adapter; everything else takes the
 `Backends` it returns. Adapters are imported lazily so the local mode never needs a
@@ -13,7 +13,7 @@ from typing import Any
 
 from synthscope.auth.keys import subkey
 from synthscope.config import Settings
-from synthscope.ports import BlobStore, ReportStore, TaskQueue
+from synthscope.ports import AccountStore, BlobStore, ReportStore, TaskQueue
 
 
 @dataclass
@@ -21,6 +21,7 @@ class Backends:
     blobs: BlobStore
     reports: ReportStore
     queue: TaskQueue
+    accounts: AccountStore
     kind: str = "local"
     #: gcp mode: checks the queue's OIDC bearer on worker deliveries (`OidcVerifier.verify`); None in local mode.
     worker_auth: Any = None
@@ -36,6 +37,7 @@ class Backends:
 
 def build(settings: Settings) -> Backends:
     if settings.backend == "local":
+        from synthscope.backends.local.accounts import SqliteAccountStore
         from synthscope.backends.local.blobs import LocalBlobStore
         from synthscope.backends.local.queue import RetryPolicy, SqliteTaskQueue
         from synthscope.backends.local.reports import SqliteReportStore
@@ -43,6 +45,7 @@ def build(settings: Settings) -> Backends:
         root = settings.data_dir
         root.mkdir(parents=True, exist_ok=True)
         reports = SqliteReportStore(root / "reports.db")
+        accounts = SqliteAccountStore(root / "reports.db")  # one file: data from before the split stays readable
         queue = SqliteTaskQueue(
             root / "queue.db",
             policy=RetryPolicy(
@@ -58,7 +61,14 @@ def build(settings: Settings) -> Backends:
             subkey(settings.hmac_secret, "upload-url"),
             default_base_url=settings.public_url or "http://127.0.0.1:8080",
         )
-        return Backends(blobs=blobs, reports=reports, queue=queue, kind="local", _closers=[reports, queue])
+        return Backends(
+            blobs=blobs,
+            reports=reports,
+            queue=queue,
+            accounts=accounts,
+            kind="local",
+            _closers=[reports, accounts, queue],
+        )
     from synthscope.backends.gcp.factory import build_gcp
 
     return build_gcp(settings)

@@ -17,7 +17,7 @@ import stripe
 
 from synthscope.config import Settings, Tier
 from synthscope.errors import Forbidden, InvalidSignature, Unavailable
-from synthscope.ports import ReportStore
+from synthscope.ports import AccountStore
 
 log = logging.getLogger("synthscope.billing")
 
@@ -35,7 +35,7 @@ SYNC_EVENTS = frozenset(
 
 
 class Billing:
-    def __init__(self, settings: Settings, store: ReportStore) -> None:
+    def __init__(self, settings: Settings, store: AccountStore) -> None:
         self.settings = settings
         self.store = store
         self._client: stripe.StripeClient | None = None

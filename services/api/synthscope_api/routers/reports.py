@@ -93,7 +93,12 @@ def _queue_new(
     """Count the report against the tier (429 when over), store it queued and enqueue it; the quota is given back
     when it could not be stored or queued."""
     reports, queue = state.backends.reports, state.backends.queue
-    counted = quota.admit(reports, key, user.tier) if state.settings.quotas_enforced else None
+    accounts = state.backends.accounts
+    if state.settings.quotas_enforced:
+        running = reports.count_active(key, user.limits.max_concurrent_reports)
+        counted = quota.admit(accounts, key, user.tier, running=running)
+    else:
+        counted = None
     limits = user.limits
     doc = {
         "task_id": task_id,
@@ -114,13 +119,13 @@ def _queue_new(
         "size_bytes": checked["size_bytes"],
     }
     if not reports.create(doc):
-        quota.give_back(reports, counted)
+        quota.give_back(accounts, counted)
         raise Conflict("task id collision; retry")
     try:
         queue.enqueue(task_id, {"task_id": task_id}, headers=_task_headers())
     except Exception as exc:
         log.exception("enqueue failed", extra={"task_id": task_id})
-        quota.give_back(reports, counted)
+        quota.give_back(accounts, counted)
         reports.finish(
             task_id,
             {

@@ -13,6 +13,7 @@ from typing import Any
 from google.cloud import firestore, storage, tasks_v2  # type: ignore[attr-defined]
 
 from synthscope.backends import Backends
+from synthscope.backends.gcp.accounts import FirestoreAccountStore
 from synthscope.backends.gcp.blobs import GcsBlobStore
 from synthscope.backends.gcp.oidc import OidcVerifier
 from synthscope.backends.gcp.queue import CloudTasksQueue
@@ -91,6 +92,7 @@ def build_gcp(settings: Settings) -> Backends:
         blobs=blobs,
         reports=reports,
         queue=queue,
+        accounts=FirestoreAccountStore(db, prefix=settings.firestore_prefix),
         kind="gcp",
         worker_auth=auth,
         limits_storage=FirestoreLimitsStorage(db, f"{settings.firestore_prefix}rate_limits"),

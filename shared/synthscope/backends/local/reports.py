@@ -1,4 +1,4 @@
-"""SQLite ReportStore (WAL): reports, idempotency keys, de-duplicated results and entitlements.
+"""SQLite ReportStore (WAL): reports and their leases, idempotency keys, de-duplicated results, object pins.
 
 The report is one JSON document; the columns beside it (status, lease) are what
 claims and conditional writes test, inside one `BEGIN IMMEDIATE` transaction, so
@@ -48,37 +48,10 @@ CREATE TABLE IF NOT EXISTS results (
     created_at    REAL NOT NULL,
     PRIMARY KEY (audio_sha256, bundle_sha256)
 );
-CREATE TABLE IF NOT EXISTS quotas (
-    key    TEXT NOT NULL,
-    period TEXT NOT NULL,
-    used   INTEGER NOT NULL,
-    PRIMARY KEY (key, period)
-);
-CREATE TABLE IF NOT EXISTS billing_customers (
-    user_id     TEXT PRIMARY KEY,
-    customer_id TEXT NOT NULL UNIQUE,
-    created_at  REAL NOT NULL
-);
 CREATE TABLE IF NOT EXISTS object_pins (
     object_name TEXT PRIMARY KEY,
     sha256      TEXT NOT NULL,
     pinned_at   REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS webhook_events (
-    event_id    TEXT PRIMARY KEY,
-    type        TEXT NOT NULL,
-    received_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_id     TEXT PRIMARY KEY,
-    org        TEXT NOT NULL,
-    doc        TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS entitlements (
-    user_id    TEXT PRIMARY KEY,
-    doc        TEXT NOT NULL,
-    updated_at REAL NOT NULL
 );
 """
 
@@ -267,17 +240,7 @@ class SqliteReportStore:
         with self.db.write() as c:
             c.execute("DELETE FROM idempotency WHERE scope = ? AND key = ? AND task_id = ?", (scope, key, task_id))
 
-    # -- quotas -----------------------------------------------------------------------------------------
-
-    def consume_quota(self, key: str, period: str, limit: int, *, amount: int = 1) -> tuple[bool, int]:
-        with self.db.write() as c:
-            row = c.execute("SELECT used FROM quotas WHERE key = ? AND period = ?", (key, period)).fetchone()
-            used = int(row["used"]) if row else 0
-            if amount > 0 and used + amount > limit:
-                return False, used
-            used = max(0, used + amount)
-            c.execute("INSERT OR REPLACE INTO quotas (key, period, used) VALUES (?, ?, ?)", (key, period, used))
-            return True, used
+    # -- concurrency -----------------------------------------------------------------------------------
 
     def count_active(self, quota_key: str, limit: int) -> int:
         rows = self.db.read(
@@ -286,82 +249,6 @@ class SqliteReportStore:
             (quota_key, limit),
         )
         return int(rows[0]["n"])
-
-    # -- entitlements ----------------------------------------------------------------------------------
-
-    def get_entitlement(self, user_id: str) -> dict[str, Any] | None:
-        rows = self.db.read("SELECT doc FROM entitlements WHERE user_id = ?", (user_id,))
-        return json.loads(rows[0]["doc"]) if rows else None
-
-    def set_entitlement(self, user_id: str, entitlement: dict[str, Any]) -> None:
-        with self.db.write() as c:
-            c.execute(
-                "INSERT OR REPLACE INTO entitlements (user_id, doc, updated_at) VALUES (?, ?, ?)",
-                (user_id, json.dumps(entitlement), self.clock()),
-            )
-
-    # -- API keys ------------------------------------------------------------------------------------------
-
-    def put_api_key(self, key_id: str, record: dict[str, Any]) -> None:
-        with self.db.write() as c:
-            c.execute(
-                "INSERT INTO api_keys (key_id, org, doc, created_at) VALUES (?, ?, ?, ?)",
-                (key_id, record["org"], json.dumps({**record, "key_id": key_id}), self.clock()),
-            )
-
-    def get_api_key(self, key_id: str) -> dict[str, Any] | None:
-        rows = self.db.read("SELECT doc FROM api_keys WHERE key_id = ?", (key_id,))
-        return json.loads(rows[0]["doc"]) if rows else None
-
-    def revoke_api_key(self, key_id: str, *, revoked_at: float) -> bool:
-        with self.db.write() as c:
-            row = c.execute("SELECT doc FROM api_keys WHERE key_id = ?", (key_id,)).fetchone()
-            if row is None:
-                return False
-            doc = json.loads(row["doc"])
-            if doc.get("revoked_at") is not None:
-                return False
-            doc["revoked_at"] = revoked_at
-            c.execute("UPDATE api_keys SET doc = ? WHERE key_id = ?", (json.dumps(doc), key_id))
-            return True
-
-    def list_api_keys(self, org: str | None = None) -> list[dict[str, Any]]:
-        if org is None:
-            rows = self.db.read("SELECT doc FROM api_keys ORDER BY created_at", ())
-        else:
-            rows = self.db.read("SELECT doc FROM api_keys WHERE org = ? ORDER BY created_at", (org,))
-        return [json.loads(r["doc"]) for r in rows]
-
-    # -- billing -------------------------------------------------------------------------------------------
-
-    def link_customer(self, user_id: str, customer_id: str) -> str:
-        with self.db.write() as c:
-            c.execute(
-                "INSERT OR IGNORE INTO billing_customers (user_id, customer_id, created_at) VALUES (?, ?, ?)",
-                (user_id, customer_id, self.clock()),
-            )
-            row = c.execute("SELECT customer_id FROM billing_customers WHERE user_id = ?", (user_id,)).fetchone()
-            return str(row["customer_id"])
-
-    def customer_for_user(self, user_id: str) -> str | None:
-        rows = self.db.read("SELECT customer_id FROM billing_customers WHERE user_id = ?", (user_id,))
-        return str(rows[0]["customer_id"]) if rows else None
-
-    def user_for_customer(self, customer_id: str) -> str | None:
-        rows = self.db.read("SELECT user_id FROM billing_customers WHERE customer_id = ?", (customer_id,))
-        return str(rows[0]["user_id"]) if rows else None
-
-    def record_event(self, event_id: str, event_type: str) -> bool:
-        with self.db.write() as c:
-            cur = c.execute(
-                "INSERT OR IGNORE INTO webhook_events (event_id, type, received_at) VALUES (?, ?, ?)",
-                (event_id, event_type, self.clock()),
-            )
-            return cur.rowcount == 1
-
-    def forget_event(self, event_id: str) -> None:
-        with self.db.write() as c:
-            c.execute("DELETE FROM webhook_events WHERE event_id = ?", (event_id,))
 
     def ping(self) -> None:
         self.db.ping()
