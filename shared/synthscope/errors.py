@@ -168,6 +168,15 @@ class RateLimited(RequestError):
         self.headers = dict(headers or {})  # e.g. the quota's RateLimit-* fields
 
 
+class ProcessingFailed(SynthscopeError):
+    """The analysis could not finish on any attempt (the worker died, the queue gave up); not the file's fault
+    as far as anyone can tell, so submitting again may work."""
+
+    slug = "processing-failed"
+    title = "Processing failed"
+    status = 500
+
+
 class Unavailable(SynthscopeError):
     """A dependency is down or busy; the same request may succeed later."""
 
@@ -178,3 +187,8 @@ class Unavailable(SynthscopeError):
     def __init__(self, detail: str, retry_after_s: int = 5) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+
+
+def problem_at(exc: SynthscopeError, instance: str) -> dict[str, Any]:
+    """The RFC 9457 problem for `exc`, located at `instance` (the URL it is reported under)."""
+    return {**exc.problem(), "instance": instance}

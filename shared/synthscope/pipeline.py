@@ -1,4 +1,4 @@
-"""The worker's job: claim → download → validate → analyze → finalize, safe to run twice.
+"""The worker's job: claim → download → analyse → finalize, safe to run twice.
 
 Delivery is at-least-once, so every step is written for a second (or concurrent)
 delivery of the same task:
@@ -12,7 +12,7 @@ delivery of the same task:
   got a definitive answer and that was recorded (`mark_callback`); a redelivery of a
   finished report whose callback is unrecorded sends it (at-least-once callbacks).
 The same bytes analysed with the same bundle and window settings reuse the stored
-result (content-hash de-duplication).
+result (content-hash de-duplication, in `analysis.analyze_file`).
 """
 
 from __future__ import annotations
@@ -22,71 +22,28 @@ import os
 import secrets
 import socket
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from synthscope.audio.validate import check_file
+from pydantic import ValidationError
+
+from synthscope.analysis import Limits, SharedEngine, analyze_file
 from synthscope.config import Settings
-from synthscope.detect.profiles import Profile
-from synthscope.errors import AudioTooLong, BadInput, NotFound, SynthscopeError, UploadReplaced
+from synthscope.errors import BadInput, NotFound, ProcessingFailed, UploadReplaced, problem_at
 from synthscope.logs import bound
 from synthscope.ports import BlobStore, ReportStore
+from synthscope.reports.lifecycle import fail_if_abandoned, mark_dead, may_be_abandoned
 from synthscope.reports.schema import Stage, Status
-from synthscope.reports.status import eta_seconds
+from synthscope.reports.status import eta_seconds, status_url
+from synthscope.reports.stored import StoredReport
 
 if TYPE_CHECKING:
     from synthscope.callbacks import Delivery
-    from synthscope.engine import Engine
-    from synthscope.reports.schema import AnalysisResult
 
 log = logging.getLogger("synthscope.pipeline")
-
-
-class SharedEngine:
-    """The engine keeps per-file state, so a process runs one analysis at a time; everyone shares this lock."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.lock = threading.RLock()
-        s = engine.settings
-        #: What a stored result depends on besides the bytes: the bundle and the window settings.
-        self._key = f"{engine.bundle.sha256}:w{s.window_s:g}:h{s.effective_hop_s:g}"
-
-    def key_for(self, profile: str) -> str:
-        """What a stored result depends on besides the bytes: bundle, window settings and profile."""
-        return self._key if profile == Profile.default else f"{self._key}:p{profile}"
-
-    def analyze(
-        self,
-        path: Path,
-        progress: Callable[[int, int | None], None] | None = None,
-        sha256: str | None = None,
-        profile: str = Profile.default,
-        max_duration_s: float | None = None,
-    ) -> AnalysisResult:
-        with self.lock:
-            return self.engine.analyze(
-                path, progress=progress, sha256=sha256, profile=profile, max_duration_s=max_duration_s
-            )
-
-
-def check_cached_duration(result: dict[str, Any], max_duration_s: float) -> None:
-    """A stored result (of the same bytes, maybe another caller's) is served only within this caller's limit."""
-    duration = float((result.get("audio") or {}).get("duration_s") or 0.0)
-    if duration > max_duration_s + 1.0:
-        raise AudioTooLong(f"the audio lasts {duration:.0f} s; the limit is {max_duration_s:.0f} s")
-
-
-def check_duration(path: Path, max_duration_s: float) -> None:
-    """Refuse audio longer than the caller's tier allows, from the container header, before decoding it."""
-    from synthscope.audio.decode import AudioStream
-
-    with AudioStream(path, max_duration_s=max_duration_s):
-        pass
 
 
 @dataclass(frozen=True)
@@ -102,12 +59,84 @@ class Outcome:
         return self.kind == "busy"
 
 
-def problem_for(exc: SynthscopeError, task_id: str) -> dict[str, Any]:
-    return {**exc.problem(), "instance": f"/report-status/{task_id}"}
-
-
 class Transient(Exception):
     """Raised to the transport after the lease was released: the queue should try again."""
+
+
+class _LeaseLost(Exception):
+    pass
+
+
+class _Attempt:
+    """One claimed attempt's writes: stage changes and progress, each only while the lease is held, and a log line
+    per stage with its duration."""
+
+    def __init__(self, pipeline: Pipeline, report: StoredReport, lease_token: str) -> None:
+        self.reports = pipeline.reports
+        self.settings = pipeline.settings
+        self.clock = pipeline.clock
+        self.report = report
+        self.task_id = report.task_id
+        self.token = lease_token
+        self.stage = Stage.downloading
+        self.started = self.stage_started = self.last_progress = self.clock()
+        self.analyzing = False
+
+    def _write(self, fields: dict[str, Any]) -> None:
+        if not self.reports.update(self.task_id, fields, lease_token=self.token, extend_lease_s=self.settings.lease_s):
+            raise _LeaseLost()
+
+    def _log_stage_end(self, new: Stage, **extra: Any) -> None:
+        now = self.clock()
+        ms = round((now - self.stage_started) * 1000, 1)
+        log.info("stage", extra={"stage": self.stage.value, "next_stage": new.value, "duration_ms": ms, **extra})
+        self.stage, self.stage_started = new, now
+
+    def enter(self, new: Stage, **fields: Any) -> None:
+        self._log_stage_end(new)
+        self._write({"stage": new.value, **fields})
+
+    def progress(self, done: int, total: int | None) -> None:
+        """The engine's progress callback: the first call starts the analyzing stage, later ones write at most
+        every `progress_interval_s` (and always the last)."""
+        now = self.clock()
+        if not self.analyzing:
+            self.analyzing = True
+            self.enter(Stage.analyzing, progress=_progress_doc(done, total))
+            self.last_progress = now
+            return
+        if now - self.last_progress < self.settings.progress_interval_s and (total is None or done < total):
+            return
+        self.last_progress = now
+        eta = eta_seconds(done, total, now - self.started)
+        self._write({"progress": _progress_doc(done, total), "eta_seconds": eta})
+
+    def completed(self, result: dict[str, Any], cache_key: tuple[str, str] | None) -> Outcome:
+        windows = result.get("summary", {}).get("windows", 0)
+        fields = {
+            "status": Status.completed.value,
+            "stage": Stage.done.value,
+            "progress": _progress_doc(windows, windows),
+            "eta_seconds": 0.0,
+            "error": None,
+            "result": result,
+        }
+        if not self.reports.finish(self.task_id, fields, lease_token=self.token, cache_key=cache_key):
+            log.warning("lease lost before finalizing; another attempt owns the report")
+            return Outcome("duplicate", self.task_id, "lease lost")
+        self._log_stage_end(Stage.done, outcome="completed", verdict=result.get("verdict"))
+        return Outcome("completed", self.task_id, str(result.get("verdict")))
+
+    def failed(self, problem: dict[str, Any], why: str) -> Outcome:
+        fields = {"status": Status.failed.value, "stage": Stage.done.value, "eta_seconds": None, "error": problem}
+        if not self.reports.finish(self.task_id, fields, lease_token=self.token):
+            return Outcome("duplicate", self.task_id, "lease lost")
+        log.info("report failed", extra={"outcome": "failed", "problem_type": problem["type"], "reason": why})
+        return Outcome("failed", self.task_id, why)
+
+    def release(self) -> None:
+        """End the lease now, so the queue's retry can claim at once."""
+        self.reports.update(self.task_id, {"stage": Stage.queued.value}, lease_token=self.token, extend_lease_s=0.0)
 
 
 class Pipeline:
@@ -131,7 +160,7 @@ class Pipeline:
     def process(self, task_id: str, *, final_attempt: bool = False) -> Outcome:
         with bound(task_id=task_id):
             with self.engine.lock:
-                outcome, report = self._process_locked(task_id, final_attempt)
+                outcome, report = self._claim_and_analyze(task_id, final_attempt)
             # The callback goes out before the delivery is answered (so a crash cannot lose it) but outside the
             # engine lock (its retries must not hold up other analyses).
             if report is not None:
@@ -140,7 +169,7 @@ class Pipeline:
                     outcome = Outcome("duplicate", task_id, f"callback {delivery.state}")
             return outcome
 
-    def _process_locked(self, task_id: str, final_attempt: bool) -> tuple[Outcome, dict[str, Any] | None]:
+    def _claim_and_analyze(self, task_id: str, final_attempt: bool) -> tuple[Outcome, dict[str, Any] | None]:
         """The outcome, and the finished report when its callback is still to be sent."""
         claim = self.reports.claim(task_id, worker_id=self.worker_id, lease_s=self.settings.lease_s)
         if claim.outcome == "missing":
@@ -158,10 +187,21 @@ class Pipeline:
             log.info("another attempt holds the lease; retry later")
             return Outcome("busy", task_id), None
         assert claim.report is not None and claim.lease_token is not None
-        attempt = claim.report.get("attempts", 1)
-        with bound(attempt=attempt):
-            outcome = self._run(task_id, claim.report, claim.lease_token, final_attempt)
-        if outcome.kind in ("completed", "failed") and claim.report.get("callback_url"):
+        try:
+            report = StoredReport.model_validate(claim.report)
+        except ValidationError as exc:  # written by something other than the intake: no attempt can do better
+            log.error("malformed stored report; failing it", extra={"error": str(exc)[:500]})
+            broken = ProcessingFailed("the stored report is malformed; submit the file again")
+            fields = {
+                "status": Status.failed.value,
+                "stage": Stage.done.value,
+                "error": problem_at(broken, status_url(task_id)),
+            }
+            self.reports.finish(task_id, fields, lease_token=claim.lease_token)
+            return Outcome("failed", task_id, "malformed stored report"), None
+        with bound(attempt=report.attempts or 1):
+            outcome = self._analyze_claimed(_Attempt(self, report, claim.lease_token), final_attempt)
+        if outcome.kind in ("completed", "failed") and report.callback_url:
             return outcome, claim.report
         return outcome, None
 
@@ -190,151 +230,53 @@ class Pipeline:
 
     # -- one claimed attempt ---------------------------------------------------------------------------
 
-    def _run(self, task_id: str, doc: dict[str, Any], token: str, final_attempt: bool) -> Outcome:
-        t_start = self.clock()
-        stage_t = [t_start]
-        stage_now = [Stage.downloading]
-
-        def stage(new: Stage, **fields: Any) -> None:
-            now = self.clock()
-            log.info(
-                "stage",
-                extra={"stage": stage_now[0].value, "next_stage": new.value, "duration_ms": _ms(now - stage_t[0])},
-            )
-            stage_t[0], stage_now[0] = now, new
-            if not self.reports.update(
-                task_id, {"stage": new.value, **fields}, lease_token=token, extend_lease_s=self.settings.lease_s
-            ):
-                raise _LeaseLost()
-
+    def _analyze_claimed(self, attempt: _Attempt, final_attempt: bool) -> Outcome:
+        report = attempt.report
         try:
             with tempfile.TemporaryDirectory(prefix="synthscope-") as tmp:
-                path = Path(tmp) / ("audio" + Path(doc["object_name"]).suffix)
-                try:
-                    sha = self.blobs.download(doc["object_name"], path)
-                except NotFound:
-                    raise BadInput("the uploaded object no longer exists") from None
-                check_file(path, max_bytes=int(doc.get("max_file_bytes", self.settings.max_file_bytes)))
-                if self.reports.pin_object(doc["object_name"], sha) != sha:
-                    raise UploadReplaced(
-                        "this object was reported before with other bytes; upload the new file under a new URL"
-                    )
-                profile = str(doc.get("profile") or Profile.default)
-                result_key = self.engine.key_for(profile)
-                max_dur = float(doc.get("max_duration_s", self.settings.max_duration_s))
-                cached = self.reports.cached_result(sha, result_key)
-                if cached is not None:
-                    check_cached_duration(cached, max_dur)  # another caller's result obeys this caller's tier
-                    log.info("de-duplicated: reusing the stored result for these bytes", extra={"sha256": sha})
-                    stage(Stage.finalizing)
-                    return self._finish_ok(task_id, token, cached, None, stage_now, stage_t)
-                stage(Stage.decoding)
-                check_duration(path, max_dur)
-                result = self.engine.analyze(
+                path = Path(tmp) / ("audio" + Path(report.object_name).suffix)
+                sha = self._download(report.object_name, path)
+                analysed = analyze_file(
+                    self.engine,
+                    self.reports,
                     path,
-                    progress=self._progress(task_id, token, stage, self.clock()),
-                    sha256=sha,
-                    profile=profile,
-                    max_duration_s=max_dur,  # enforced on the decoded audio as it streams, whatever the header says
+                    sha,
+                    Limits(report.max_file_bytes, report.max_duration_s),
+                    name=report.object_name,
+                    profile=report.profile,
+                    on_decoding=lambda: attempt.enter(Stage.decoding),
+                    progress=attempt.progress,
                 )
-                if result.audio.duration_s > max_dur + 1.0:  # no declared duration in the header: caught here
-                    raise AudioTooLong(f"the audio lasts {result.audio.duration_s:.0f} s; the limit is {max_dur:.0f} s")
-                stage(Stage.finalizing)
-                return self._finish_ok(
-                    task_id, token, result.model_dump(mode="json"), (sha, result_key), stage_now, stage_t
-                )
+            if analysed.cache_key is None:
+                log.info("de-duplicated: reusing the stored result for these bytes", extra={"sha256": sha})
+            attempt.enter(Stage.finalizing)
+            return attempt.completed(analysed.result, analysed.cache_key)
         except _LeaseLost:
             log.warning("lease lost to another attempt; leaving the report to it")
-            return Outcome("duplicate", task_id, "lease lost")
+            return Outcome("duplicate", report.task_id, "lease lost")
         except BadInput as exc:
-            return self._finish_failed(task_id, token, problem_for(exc, task_id), "bad input: " + exc.detail)
+            return attempt.failed(problem_at(exc, status_url(report.task_id)), "bad input: " + exc.detail)
         except Exception as exc:
             if final_attempt:
-                problem = {
-                    "type": "https://synthscope.dev/problems/processing-failed",
-                    "title": "Processing failed",
-                    "status": 500,
-                    "detail": "the analysis failed on every attempt; try submitting again",
-                    "instance": f"/report-status/{task_id}",
-                }
+                failed = ProcessingFailed("the analysis failed on every attempt; try submitting again")
                 log.exception("final attempt failed; marking the report failed")
-                return self._finish_failed(task_id, token, problem, f"final attempt: {exc}")
+                return attempt.failed(problem_at(failed, status_url(report.task_id)), f"final attempt: {exc}")
             log.exception("transient failure; releasing the lease so the queue retries")
-            self.reports.update(
-                task_id, {"stage": Stage.queued.value}, lease_token=token, extend_lease_s=0.0
-            )  # lease ends now: the retry can claim at once
+            attempt.release()
             raise Transient(str(exc)) from exc
 
-    def _progress(
-        self, task_id: str, token: str, stage: Callable[..., None], t0: float
-    ) -> Callable[[int, int | None], None]:
-        last = [float("-inf")]
-        analyzing = [False]
-
-        def cb(done: int, total: int | None) -> None:
-            now = self.clock()
-            if not analyzing[0]:
-                analyzing[0] = True
-                stage(Stage.analyzing, progress=_progress_doc(done, total))
-                last[0] = now
-                return
-            if now - last[0] < self.settings.progress_interval_s and (total is None or done < total):
-                return
-            last[0] = now
-            ok = self.reports.update(
-                task_id,
-                {"progress": _progress_doc(done, total), "eta_seconds": eta_seconds(done, total, now - t0)},
-                lease_token=token,
-                extend_lease_s=self.settings.lease_s,
+    def _download(self, object_name: str, path: Path) -> str:
+        """The object on local disk; its sha256, pinned to the name (the bytes first reported under a name are
+        the only ones ever analysed under it)."""
+        try:
+            sha = self.blobs.download(object_name, path)
+        except NotFound:
+            raise BadInput("the uploaded object no longer exists") from None
+        if self.reports.pin_object(object_name, sha) != sha:
+            raise UploadReplaced(
+                "this object was reported before with other bytes; upload the new file under a new URL"
             )
-            if not ok:
-                raise _LeaseLost()
-
-        return cb
-
-    def _finish_ok(
-        self,
-        task_id: str,
-        token: str,
-        result: dict[str, Any],
-        cache_key: tuple[str, str] | None,
-        stage_now: list[Stage],
-        stage_t: list[float],
-    ) -> Outcome:
-        windows = result.get("summary", {}).get("windows", 0)
-        fields = {
-            "status": Status.completed.value,
-            "stage": Stage.done.value,
-            "progress": _progress_doc(windows, windows),
-            "eta_seconds": 0.0,
-            "error": None,
-            "result": result,
-        }
-        if not self.reports.finish(task_id, fields, lease_token=token, cache_key=cache_key):
-            log.warning("lease lost before finalizing; another attempt owns the report")
-            return Outcome("duplicate", task_id, "lease lost")
-        log.info(
-            "stage",
-            extra={
-                "stage": stage_now[0].value,
-                "next_stage": Stage.done.value,
-                "duration_ms": _ms(self.clock() - stage_t[0]),
-                "outcome": "completed",
-                "verdict": result.get("verdict"),
-            },
-        )
-        return Outcome("completed", task_id, str(result.get("verdict")))
-
-    def _finish_failed(self, task_id: str, token: str, problem: dict[str, Any], why: str) -> Outcome:
-        fields = {"status": Status.failed.value, "stage": Stage.done.value, "eta_seconds": None, "error": problem}
-        if not self.reports.finish(task_id, fields, lease_token=token):
-            return Outcome("duplicate", task_id, "lease lost")
-        log.info("report failed", extra={"outcome": "failed", "problem_type": problem["type"], "reason": why})
-        return Outcome("failed", task_id, why)
-
-
-class _LeaseLost(Exception):
-    pass
+        return sha
 
 
 def _progress_doc(done: int, total: int | None) -> dict[str, Any]:
@@ -342,64 +284,12 @@ def _progress_doc(done: int, total: int | None) -> dict[str, Any]:
     return {"windows_done": done, "windows_total": total, "percent": min(pct, 100.0)}
 
 
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 1)
-
-
-def mark_dead(reports: ReportStore, task_id: str, error: str) -> bool:
-    """The queue gave up on a task: fail its report (unless it finished) so clients stop polling."""
-    problem = {
-        "type": "https://synthscope.dev/problems/processing-failed",
-        "title": "Processing failed",
-        "status": 500,
-        "detail": "the task could not be delivered to the worker after every retry",
-        "instance": f"/report-status/{task_id}",
-    }
-    done = reports.finish(
-        task_id,
-        {"status": Status.failed.value, "stage": Stage.done.value, "eta_seconds": None, "error": problem},
-        lease_token=None,
-    )
-    if done:
-        log.warning("dead-lettered: report marked failed", extra={"task_id": task_id, "error": error})
-    return done
-
-
-def may_be_abandoned(doc: dict[str, Any], max_attempts: int) -> bool:
-    """The cheap test on a report already read: processing, and claimed as many times as the queue delivers."""
-    return doc.get("status") == Status.processing.value and int(doc.get("attempts", 0)) >= max_attempts
-
-
-def fail_if_abandoned(reports: ReportStore, doc: dict[str, Any], max_attempts: int) -> dict[str, Any] | None:
-    """Fail a report whose every allowed attempt was claimed and abandoned; the failed report, or None (unchanged).
-
-    A worker killed mid-analysis (OOM, a decoder crash, SIGKILL) never writes a terminal state: each delivery
-    claims the report (attempts + 1, a new lease) and dies, and after the queue's last attempt Cloud Tasks drops
-    the task with no dead-letter hook (the local queue has one: `mark_dead`). So a reader fails it lazily: once
-    the report was claimed `max_attempts` times (the queue's own limit, `queue_max_attempts`) and the last lease
-    ran out, no attempt is left to finish it. Only a report that passes `may_be_abandoned` costs a store call,
-    so a normal poll writes nothing. The store re-checks status, attempts and the lease in one transaction.
-    No callback is sent from here (the API does not send callbacks): a report with a `callback_url` failed this
-    way is only seen by polling."""
-    if not may_be_abandoned(doc, max_attempts):
-        return None
-    task_id = doc["task_id"]
-    attempts = int(doc.get("attempts", 0))
-    problem = {
-        "type": "https://synthscope.dev/problems/processing-failed",
-        "title": "Processing failed",
-        "status": 500,
-        "detail": (
-            f"the worker stopped while analysing this file on every attempt ({attempts}); "
-            "it may be too large or malformed for the service"
-        ),
-        "instance": f"/report-status/{task_id}",
-    }
-    fields = {"status": Status.failed.value, "stage": Stage.done.value, "eta_seconds": None, "error": problem}
-    if not reports.fail_abandoned(task_id, max_attempts=max_attempts, fields=fields):
-        return None  # the last attempt's lease is still live, or the report moved on meanwhile
-    log.warning("abandoned on every attempt: report marked failed", extra={"task_id": task_id, "attempts": attempts})
-    return reports.get(task_id) or {**doc, **fields}
-
-
-__all__ = ["Outcome", "Pipeline", "SharedEngine", "Transient", "fail_if_abandoned", "mark_dead", "may_be_abandoned"]
+__all__ = [
+    "Outcome",
+    "Pipeline",
+    "SharedEngine",
+    "Transient",
+    "fail_if_abandoned",
+    "mark_dead",
+    "may_be_abandoned",
+]

@@ -15,6 +15,7 @@ from synthscope.config import Settings
 from synthscope.uploads import new_object_name
 from synthscope_worker.app import create_app
 from tests.fixtures.audio import voice_like, write_audio
+from tests.fixtures.reports import stored_report
 from tests.fixtures.service import TEST_SECRET, WORKER_SECRET
 
 AUTH = {"Authorization": f"Bearer {WORKER_SECRET}"}
@@ -40,7 +41,7 @@ def new_report(c: TestClient, data: bytes) -> str:
     obj = new_object_name("anon:w", "a.wav")
     state.backends.blobs.put_bytes(obj, data, "audio/wav")
     task = "rep_" + obj.split("/")[3][:16]
-    state.backends.reports.create({"task_id": task, "owner": "anon:w", "object_name": obj, "status": "queued"})
+    state.backends.reports.create(stored_report(task, "anon:w", obj))
     return task
 
 
@@ -107,13 +108,13 @@ def test_an_object_reported_once_cannot_be_reported_with_other_bytes(worker: Tes
     assert first.status_code == 200 and first.json()["outcome"] == "completed"
     obj = reports.get(task)["object_name"]
     same = "rep_same" + task[4:]
-    reports.create({"task_id": same, "owner": "anon:w", "object_name": obj, "status": "queued"})
+    reports.create(stored_report(same, "anon:w", obj))
     assert worker.post("/process-report", json={"task_id": same}, headers=AUTH).json()["outcome"] == "completed"
     state.backends.blobs.delete(obj)
     other = wav[:44] + bytes(reversed(wav[44:]))
     state.backends.blobs.put_bytes(obj, other, "audio/wav")
     again = "rep_again" + task[4:]
-    reports.create({"task_id": again, "owner": "anon:w", "object_name": obj, "status": "queued"})
+    reports.create(stored_report(again, "anon:w", obj))
     r = worker.post("/process-report", json={"task_id": again}, headers=AUTH)
     assert r.status_code == 200 and r.json()["outcome"] == "failed"
     doc = reports.get(again)

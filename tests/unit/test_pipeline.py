@@ -17,6 +17,7 @@ from synthscope.pipeline import Pipeline, SharedEngine, Transient, fail_if_aband
 from synthscope.reports.schema import Report
 from synthscope.uploads import new_object_name
 from tests.fixtures.audio import voice_like, write_audio
+from tests.fixtures.reports import stored_report
 from tests.fixtures.service import fake_mp3
 
 
@@ -55,9 +56,7 @@ def submit(blobs: LocalBlobStore, reports: SqliteReportStore, data: bytes, name:
     obj = new_object_name("anon:t", name)
     blobs.put_bytes(obj, data, "audio/flac")
     task_id = "rep_" + obj.split("/")[3][:12]
-    reports.create(
-        {"task_id": task_id, "owner": "anon:t", "object_name": obj, "status": "queued", "stage": "queued", **extra}
-    )
+    reports.create(stored_report(task_id, "anon:t", obj, **extra))
     return task_id
 
 

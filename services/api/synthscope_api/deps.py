@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -11,10 +10,11 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.concurrency import run_in_threadpool
 
 from synthscope.auth import apikeys
+from synthscope.auth.caller import Caller
 from synthscope.auth.client_ip import client_ip
 from synthscope.auth.entitlements import tier_for
 from synthscope.auth.tokens import verify
-from synthscope.config import TIER_LIMITS, Tier, TierLimits
+from synthscope.config import Tier
 from synthscope.errors import Unauthorized
 from synthscope_api.state import ApiState
 
@@ -40,16 +40,7 @@ bearer = HTTPBearer(auto_error=False, description="Token from POST /auth/token, 
 api_key_header = APIKeyHeader(name="X-Api-Key", auto_error=False, description="Trusted backends only")
 
 
-@dataclass(frozen=True)
-class User:
-    sub: str
-    user_id: str | None
-    tier: Tier
-    org: str | None = None  # set for enterprise API keys; their reports and uploads belong to the organisation
-
-    @property
-    def limits(self) -> TierLimits:
-        return TIER_LIMITS[self.tier]
+User = Caller  # the verified caller, as the core knows it
 
 
 def caller_ip(request: Request) -> str:

@@ -58,3 +58,8 @@ def eta_seconds(done: int, total: int | None, elapsed_s: float, min_done: int = 
         return 0.0 if total is not None and done >= total else None
     rate = done / elapsed_s
     return round((total - done) / rate, 1)
+
+
+def status_url(task_id: str) -> str:
+    """Where a report is polled: the `Location` of a submission and the `instance` of its problems."""
+    return f"/report-status/{task_id}"

@@ -10,10 +10,10 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from synthscope.audio.validate import check_extension, check_file
+from synthscope.analysis import Limits, analyze_file
+from synthscope.audio.validate import check_extension
 from synthscope.detect.profiles import Profile
 from synthscope.errors import BadInput, Unavailable, UploadTooLarge
-from synthscope.pipeline import check_cached_duration, check_duration
 from synthscope.reports.redact import redact_result
 from synthscope.uploads import sanitize_file_name
 from synthscope_api.deps import AppState, CurrentUser
@@ -64,18 +64,9 @@ async def analyze(
                 out.write(chunk)
         if size == 0:
             raise BadInput("the file is empty")
-        sniffed = check_file(path, max_bytes=limit)
-        check_extension(name, sniffed.format)
-        limit_s = user.limits.max_duration_s
-        cached = state.backends.reports.cached_result(h.hexdigest(), shared.key_for(profile))
-        if cached is not None:
-            check_cached_duration(cached, limit_s)  # another caller's result obeys this caller's tier
-        else:
-
-            def run() -> dict[str, object]:
-                check_duration(path, limit_s)
-                return shared.analyze(path, profile=profile, max_duration_s=limit_s).model_dump(mode="json")
-
-            cached = await run_in_threadpool(run)
-        result, limited = redact_result(cached, user.tier)
+        limits = Limits(limit, user.limits.max_duration_s)
+        analysed = await run_in_threadpool(
+            analyze_file, shared, state.backends.reports, path, h.hexdigest(), limits, name=name, profile=profile
+        )
+        result, limited = redact_result(analysed.result, user.tier)
     return AnalyzeResponse.model_validate({"tier": user.tier.value, "limited": limited, "result": result})
