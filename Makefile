@@ -4,10 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
-SYSTEM_PACKAGES := libmagic1 espeak-ng
+SYSTEM_PACKAGES := libmagic1 espeak-ng chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run run-gcp-local examples test install system lint typecheck unit corpus benchmark ship train evaluate bench bench-pipeline bench-pipeline-gcp openapi clean
+.PHONY: run run-gcp-local examples test test-ts install system lint typecheck unit corpus benchmark ship train evaluate bench bench-pipeline bench-pipeline-gcp fuzz faults openapi clean
 
 # API + worker + queue in one process on 127.0.0.1:8080 (embedded backends, data in data/local); Ctrl-C stops it.
 run: install
@@ -36,6 +36,7 @@ test: install
 	# `terraform validate` is replaced by tests/infra/test_terraform_schema.py against the pinned schema).
 	if command -v terraform >/dev/null; then terraform -chdir=infra/terraform fmt -check -recursive -diff; \
 	  else echo "terraform not installed: fmt check skipped"; fi
+	$(MAKE) --no-print-directory test-ts
 	$(PY) -m pytest
 
 install: system $(STAMP)
@@ -88,9 +89,21 @@ bench-pipeline: install
 bench-pipeline-gcp: install
 	$(PY) bench/pipeline.py --backend gcp
 
+# Malformed audio (truncations, header lies, bombs, hostile names...) through the engine and /analyze; FILES=10000.
+fuzz: install
+	$(PY) bench/fuzz.py --files $(or $(FILES),10000)
+
+# 1 000 reports per backend with 10 % of worker attempts SIGKILLed mid-analysis and 10 % of deliveries duplicated.
+faults: install
+	$(PY) bench/faults.py
+
 # Regenerate the committed OpenAPI document (a test fails when it drifts from the code).
 openapi: install
 	$(PY) -m synthscope_api.openapi > openapi.json
+
+# The TypeScript client: deps from its lock file, a strict type check, its generated types in step with openapi.json.
+test-ts:
+	cd clients/typescript && npm ci --no-audit --no-fund && npx tsc --noEmit && npm run check-types
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

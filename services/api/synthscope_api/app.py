@@ -22,7 +22,7 @@ from synthscope.billing import Billing
 from synthscope.config import Settings, get_settings
 from synthscope.errors import BundleError
 from synthscope_api import problems
-from synthscope_api.routers import analyze, auth, billing, health, reports, uploads
+from synthscope_api.routers import analyze, auth, billing, health, reports, uploads, web
 from synthscope_api.state import ApiState
 
 log = logging.getLogger("synthscope.api")
@@ -115,6 +115,7 @@ def create_app(
     problems.install(app)
     for r in (auth.router, uploads.router, reports.router, analyze.router, billing.router, health.router):
         app.include_router(r)
+    app.include_router(web.router)  # GET / (the web app) and /assets/*, outside the OpenAPI schema
     if settings.backend == "local":
         app.include_router(uploads.local_router)
     if worker_app is not None:
