@@ -56,9 +56,7 @@ def period_window(period: str, now: float) -> tuple[str, float]:
     raise ValueError(f"unknown quota period {period!r}")
 
 
-def admit(
-    store: AccountStore, key: str, tier: Tier, *, running: int, now: float | None = None
-) -> QuotaGrant | None:
+def admit(store: AccountStore, key: str, tier: Tier, *, running: int, now: float | None = None) -> QuotaGrant | None:
     """Count one report against the caller's tier, or raise RateLimited (429 with Retry-After).
 
     Concurrency first (nothing is counted when `running`, the caller's queued and processing reports, is at the
