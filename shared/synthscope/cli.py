@@ -278,21 +278,6 @@ def submit(
 
 
 @app.command()
-def serve(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8080,
-    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
-    no_worker: Annotated[bool, typer.Option("--no-worker", help="API and queue only")] = False,
-) -> None:
-    """Run API, worker and queue in one process (needs the services installed: `make install`)."""
-    try:
-        from synthscope_api.local import serve as run_server
-    except ImportError:
-        err.print("[red]error:[/red] the services are not installed (pip install -e services/api -e services/worker)")
-        raise typer.Exit(1) from None
-    run_server(host, port, with_worker=not no_worker)
-
-
-@app.command()
 def train(
     manifest: Annotated[Path, typer.Option(help="Corpus manifest CSV")] = Path("data/corpus/manifest.csv"),
     out_dir: Annotated[Path, typer.Option("--out", help="Bundle directory to write")] = Path("data/bundle"),
@@ -357,6 +342,11 @@ def _mount_subcommands() -> None:
     app.add_typer(keys_app, name="keys", help="Enterprise API keys: create, revoke, list.")
     app.command("evaluate")(evaluate_command)
     app.command("benchmark")(benchmark_command)
+    # Commands of the installed services (`synthscope serve` from synthscope-api): the core never imports them.
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="synthscope.commands"):
+        ep.load()(app)
 
 
 _mount_subcommands()

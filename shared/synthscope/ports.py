@@ -7,10 +7,12 @@ Documents cross the ports as plain JSON-able dicts so every store can hold them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import IO, Any, Literal, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,44 @@ class BlobStore(Protocol):
     def ping(self) -> None:
         """Raise when the store cannot be reached (readiness)."""
         ...
+
+
+@dataclass(frozen=True)
+class UploadGrant:
+    """A verified PUT: what may be written where."""
+
+    object_name: str
+    content_type: str
+    min_bytes: int
+    max_bytes: int
+    content_length: int
+
+
+@runtime_checkable
+class UploadReceiver(Protocol):
+    """Where a backend without a storage service of its own receives signed PUTs (local mode: the API serves
+    `PUT /local-upload/<object>`); None where clients upload straight to the bucket."""
+
+    def verify_upload(
+        self, method: str, object_name: str, query: Mapping[str, str], headers: Mapping[str, str]
+    ) -> UploadGrant:
+        """Check the request against its signature as the storage service would; raise a RequestError if not."""
+        ...
+
+    def writer(self, grant: UploadGrant) -> AbstractContextManager[IO[bytes]]:
+        """A file for the body; it becomes the object only if the block ends cleanly with the granted length."""
+        ...
+
+
+@runtime_checkable
+class Background(Protocol):
+    """Work a backend runs beside the API while it serves (local mode: the queue's delivery thread)."""
+
+    name: str  # as readiness reports it
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 @runtime_checkable

@@ -72,7 +72,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        backends = build(settings)
+        backends = build(settings, deliver_tasks=True)  # the API delivers queued tasks where no service does
         engine = load_engine(settings) if (settings.api_sync_analyze or worker_app is not None) else None
         store = backends.limits_storage
         state = ApiState(
@@ -90,8 +90,7 @@ def create_app(
         state.billing = Billing(settings, backends.accounts)  # its Stripe client is built on first billing call
         if worker_app is not None and attach_worker is not None:
             attach_worker(worker_app, settings, backends, engine)
-        if backends.kind == "local" and settings.queue_dispatch:
-            state.dispatcher = start_dispatcher(settings, backends)
+        backends.start()  # what the backend runs beside the API (local: the queue's delivery thread)
         app.state.api = state
         # Everything loaded so far (torch, the bundle) lives as long as the process: keep it out of the cyclic
         # GC's full collections, which otherwise walk it all and stall requests for tens of milliseconds.
@@ -101,8 +100,6 @@ def create_app(
         try:
             yield
         finally:
-            if state.dispatcher is not None:
-                state.dispatcher.stop()
             backends.close()
 
     app = FastAPI(
@@ -116,8 +113,7 @@ def create_app(
     for r in (auth.router, uploads.router, reports.router, analyze.router, billing.router, health.router):
         app.include_router(r)
     app.include_router(web.router)  # GET / (the web app) and /assets/*, outside the OpenAPI schema
-    if settings.backend == "local":
-        app.include_router(uploads.local_router)
+    app.include_router(uploads.local_router)  # 404 unless the backend receives uploads itself (local mode)
     if worker_app is not None:
         app.mount("/_worker", worker_app)
     app.add_middleware(
@@ -144,23 +140,3 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
-
-
-def start_dispatcher(settings: Settings, backends: Backends) -> Any:
-    """The local queue's delivery thread (Cloud Tasks does this in GCP)."""
-    from synthscope.backends.local.queue import Dispatcher, SqliteTaskQueue
-    from synthscope.pipeline import mark_dead
-
-    assert isinstance(backends.queue, SqliteTaskQueue)
-    reports = backends.reports
-    dispatcher = Dispatcher(
-        backends.queue,
-        worker_url=settings.worker_url,
-        worker_secret=settings.worker_bearer.get_secret_value(),
-        queue_name=settings.queue_name,
-        max_concurrent=settings.queue_max_concurrent,
-        poll_s=settings.queue_poll_s,
-        on_dead=lambda task_id, error: mark_dead(reports, task_id, error),
-    )
-    dispatcher.start()
-    return dispatcher

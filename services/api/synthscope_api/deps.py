@@ -25,7 +25,7 @@ async def backend_call(state: ApiState, fn: Callable[..., T], *args: Any, **kwar
     """A store or signer call from an async route: inline for the embedded backends (SQLite, HMAC: microseconds,
     cheaper than a thread hop), in the thread pool for network backends, so a Firestore read or an IAM
     signBlob never blocks the event loop."""
-    if state.backends.kind == "local":
+    if state.backends.inline_io:
         return fn(*args, **kwargs)
     return await run_in_threadpool(fn, *args, **kwargs)
 

@@ -11,7 +11,6 @@ from synthscope.billing import Billing
 from synthscope.config import Settings
 
 if TYPE_CHECKING:
-    from synthscope.backends.local.queue import Dispatcher
     from synthscope.pipeline import SharedEngine
 
 
@@ -21,7 +20,6 @@ class ApiState:
     backends: Backends
     token_limiter: RateLimiter
     engine: SharedEngine | None = None
-    dispatcher: Dispatcher | None = None
     billing: Billing | None = None
     key_limiter: RateLimiter | None = None  # per enterprise API key
     key_ip_limiter: RateLimiter | None = None  # per client IP presenting an API key

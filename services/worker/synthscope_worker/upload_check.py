@@ -20,24 +20,22 @@ from typing import Any
 import functions_framework
 
 from synthscope import logs
-from synthscope.backends.gcp.blobs import GcsBlobStore
-from synthscope.backends.gcp.factory import build_upload_store
+from synthscope.backends import build_upload_screen_store
 from synthscope.config import TIER_LIMITS, ScreenSettings, Tier
+from synthscope.ports import BlobStore
 from synthscope.upload_screen import Screened, screen_object
 
 log = logging.getLogger("synthscope.upload_check")
 
 
 @functools.cache
-def _store() -> tuple[ScreenSettings, GcsBlobStore]:
+def _store() -> tuple[ScreenSettings, BlobStore]:
     settings = ScreenSettings()
     logs.configure(settings.log_level, settings.gcp_project)
-    if not settings.gcp_project:
-        raise RuntimeError("SYNTHSCOPE_GCP_PROJECT is required")
-    return settings, build_upload_store(settings.gcp_project, settings.upload_bucket)
+    return settings, build_upload_screen_store(settings)
 
 
-def handle(event_data: dict[str, Any], settings: ScreenSettings, blobs: GcsBlobStore) -> Screened:
+def handle(event_data: dict[str, Any], settings: ScreenSettings, blobs: BlobStore) -> Screened:
     """The work of one event; separate from the decorator so it can run with any settings."""
     if event_data.get("bucket") not in (None, blobs.bucket):
         return Screened(str(event_data.get("name", "")), "ignored", "another bucket")

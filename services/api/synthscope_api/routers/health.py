@@ -22,7 +22,13 @@ async def healthz() -> Health:
 async def readyz(state: AppState) -> Health | JSONResponse:
     checks: dict[str, str] = {}
     b = state.backends
-    for name, ping in (("blobs", b.blobs.ping), ("reports", b.reports.ping), ("queue", b.queue.ping)):
+    stores = (
+        ("blobs", b.blobs.ping),
+        ("reports", b.reports.ping),
+        ("accounts", b.accounts.ping),
+        ("queue", b.queue.ping),
+    )
+    for name, ping in stores:
         try:
             ping()
             checks[name] = "ok"
@@ -30,8 +36,8 @@ async def readyz(state: AppState) -> Health | JSONResponse:
             checks[name] = f"error: {exc}"
     if state.settings.api_sync_analyze:
         checks["model"] = f"ok: {state.engine.engine.bundle.name}" if state.engine else "not loaded"
-    if state.dispatcher is not None:
-        checks["dispatcher"] = "ok"
+    for task in b.background:
+        checks[task.name] = "ok"
     bad = {k: v for k, v in checks.items() if not v.startswith("ok")}
     if bad:
         return problem(

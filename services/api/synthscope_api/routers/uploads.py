@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from synthscope.backends.local.blobs import LocalBlobStore
 from synthscope.errors import BadInput, NotFound, UploadTooLarge
 from synthscope.uploads import admit, new_object_name
 from synthscope_api.deps import AppState, CurrentUser, backend_call
@@ -53,11 +52,11 @@ async def generate_upload_url(
 @local_router.api_route("/local-upload/{object_name:path}", methods=["PUT", "POST", "GET"], include_in_schema=False)
 async def local_upload(object_name: str, request: Request, state: AppState) -> Response:
     """Local stand-in for the storage endpoint: verifies the signature like GCS, then stores the body atomically."""
-    blobs = state.backends.blobs
-    if not isinstance(blobs, LocalBlobStore):
+    receiver = state.backends.upload_receiver
+    if receiver is None:
         raise NotFound("uploads go straight to the storage bucket in this deployment")
-    grant = blobs.verify_upload(request.method, object_name, dict(request.query_params), dict(request.headers))
-    with blobs.writer(grant) as f:
+    grant = receiver.verify_upload(request.method, object_name, dict(request.query_params), dict(request.headers))
+    with receiver.writer(grant) as f:
         written = 0
         async for chunk in request.stream():
             written += len(chunk)

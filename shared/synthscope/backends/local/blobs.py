@@ -21,14 +21,13 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 from urllib.parse import quote, urlencode
 
 from synthscope.errors import BadInput, Forbidden, LengthRequired, NotFound, PreconditionFailed, UploadTooLarge
-from synthscope.ports import BlobInfo, SignedUpload
+from synthscope.ports import BlobInfo, SignedUpload, UploadGrant
 from synthscope.uploads import is_valid_object_name
 
 ALGORITHM = "SYNTHSCOPE-HMAC-SHA256"
@@ -51,17 +50,6 @@ Q_ALG, Q_DATE, Q_EXPIRES, Q_HEADERS, Q_SIG = (
 _ALREADY_UPLOADED = (
     "PreconditionFailed: this upload URL has been used; each URL takes exactly one PUT (ask for a new one)"
 )
-
-
-@dataclass(frozen=True)
-class UploadGrant:
-    """A verified PUT: what may be written where."""
-
-    object_name: str
-    content_type: str
-    min_bytes: int
-    max_bytes: int
-    content_length: int
 
 
 def _amz_date(ts: float) -> str:

@@ -188,6 +188,8 @@ class SqliteTaskQueue:
 class Dispatcher:
     """Background thread that leases due tasks and POSTs them to the worker, a few at a time."""
 
+    name = "dispatcher"
+
     def __init__(
         self,
         queue: SqliteTaskQueue,
