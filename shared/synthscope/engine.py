@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from synthscope.audio.decode import AudioStream, file_sha256
+from synthscope.audio.decode import AudioStream, StreamInfo, file_sha256
 from synthscope.audio.gate import activity
 from synthscope.audio.validate import check_file
 from synthscope.audio.windows import iter_batches, window_count
@@ -54,6 +56,38 @@ class _Precomputed:
         return self.det.predict_features(self.feats)
 
 
+class _TimedChunks:
+    """The decoded chunks of a stream, timing the decoder alone (`seconds`), so the result can tell decoding
+    from analysis."""
+
+    def __init__(self, chunks: Iterable[np.ndarray]) -> None:
+        self._it = iter(chunks)
+        self.seconds = 0.0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        t0 = time.perf_counter()
+        try:
+            return next(self._it)
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+
+@dataclass
+class _Scan:
+    """What one pass over a file's windows gathered."""
+
+    timeline: list[WindowScore] = field(default_factory=list)
+    probs: list[np.ndarray] = field(default_factory=list)  # ensemble P(ai) of the scored windows, per batch
+    acoustic_sum: np.ndarray | None = None  # sum of the acoustic features of scored windows (the explanation)
+    noise_windows: int = 0
+
+    def add_acoustic(self, feature_sum: np.ndarray) -> None:
+        self.acoustic_sum = feature_sum if self.acoustic_sum is None else self.acoustic_sum + feature_sum
+
+
 class Engine:
     def __init__(self, bundle: Bundle, settings: Settings, extra: dict[str, tuple[Detector, float]] | None = None):
         self.bundle = bundle
@@ -87,7 +121,8 @@ class Engine:
 
     # -- scoring ---------------------------------------------------------------------------------------
 
-    def _run(self, name: str, det: Detector, windows: np.ndarray) -> np.ndarray | None:
+    def _predict_or_drop(self, name: str, det: Detector, windows: np.ndarray) -> np.ndarray | None:
+        """The detector's P(ai) per window, or None (and it is dropped for the rest of the file) when it fails."""
         if name in self.failed:
             return None
         try:
@@ -119,14 +154,14 @@ class Engine:
                 except Exception as exc:
                     self.failed[name] = str(exc)
                     continue
-                p = self._run(name, _Precomputed(det, features[name]), windows)
+                p = self._predict_or_drop(name, _Precomputed(det, features[name]), windows)
             else:
-                p = self._run(name, det, windows)
+                p = self._predict_or_drop(name, det, windows)
             if p is not None:
                 scores[name] = p
         combined = self.bundle.ensemble.combine(scores)
         for name, (det, weight) in self.extra.items():
-            p = self._run(name, det, windows)
+            p = self._predict_or_drop(name, det, windows)
             if p is not None:
                 scores[name] = p
                 combined = sigmoid((1 - weight) * logit(combined) + weight * logit(p)).astype(np.float32)
@@ -159,72 +194,15 @@ class Engine:
         members = self.bundle.members(profile)
         self.failed = {}
         sniffed = check_file(path, max_bytes=s.max_file_bytes)
-        window_s, hop_s = s.window_s, s.effective_hop_s
-        decode_s = 0.0
-        timeline: list[WindowScore] = []
-        probs: list[np.ndarray] = []
-        acoustic_sum: np.ndarray | None = None
-        acoustic = self.bundle.detectors.get("acoustic")
-        n_noise = 0
         limit = s.max_duration_s if max_duration_s is None else min(s.max_duration_s, max_duration_s)
         with AudioStream(path, max_duration_s=limit) as stream:
             declared = stream.info.declared_duration_s
-            total = window_count(declared, window_s, hop_s) if declared else None
-
-            def timed_chunks() -> Iterator[np.ndarray]:
-                nonlocal decode_s
-                it = iter(stream)
-                while True:
-                    t0 = time.perf_counter()
-                    try:
-                        chunk = next(it)
-                    except StopIteration:
-                        decode_s += time.perf_counter() - t0
-                        return
-                    decode_s += time.perf_counter() - t0
-                    yield chunk
-
-            for batch in iter_batches(timed_chunks(), window_s=window_s, hop_s=hop_s, batch_size=s.batch_windows):
-                act = activity(batch.samples)
-                n_noise += int(act.noise.sum())
-                keep = act.judgeable
-                p_all = np.full(len(batch), np.nan, np.float32)
-                det_scores: dict[str, np.ndarray] = {}
-                if keep.any():
-                    active = batch.samples[keep]
-                    feats: dict[str, np.ndarray] = {}
-                    p, det_scores = self.score_windows(active, feats, members)
-                    p_all[keep] = p
-                    probs.append(p)
-                    if "acoustic" in det_scores:
-                        f_sum = feats["acoustic"].sum(0)
-                        acoustic_sum = f_sum if acoustic_sum is None else acoustic_sum + f_sum
-                k = 0
-                for i in range(len(batch)):
-                    start, end = round(float(batch.starts[i]), 3), round(float(batch.ends[i]), 3)
-                    if keep[i]:
-                        per_det = {n: round(float(v[k]), 4) for n, v in det_scores.items()}
-                        k += 1
-                        pi = float(p_all[i])
-                        timeline.append(
-                            WindowScore(
-                                start=start,
-                                end=end,
-                                ai_probability=round(pi, 4),
-                                label=window_label(pi, self.bundle.thresholds),
-                                detectors=per_det,
-                            )
-                        )
-                    else:
-                        timeline.append(
-                            WindowScore(start=start, end=end, ai_probability=None, label=WindowLabel.silent)
-                        )
-                if progress:
-                    progress(len(timeline), total)
+            total = window_count(declared, s.window_s, s.effective_hop_s) if declared else None
+            chunks = _TimedChunks(stream)
+            scan = self._scan(chunks, members, total, progress)
             info = stream.info
-        duration = info.duration_s
         audio = AudioInfo(
-            duration_s=round(duration, 3),
+            duration_s=round(info.duration_s, 3),
             sample_rate=info.sample_rate,
             channels=info.channels,
             format=sniffed.format,
@@ -233,22 +211,78 @@ class Engine:
         )
         total_s = time.perf_counter() - t_start
         timing = Timing(
-            decode_ms=round(decode_s * 1000, 1),
-            analyze_ms=round((total_s - decode_s) * 1000, 1),
+            decode_ms=round(chunks.seconds * 1000, 1),
+            analyze_ms=round((total_s - chunks.seconds) * 1000, 1),
             total_ms=round(total_s * 1000, 1),
         )
-        scored = np.concatenate(probs) if probs else np.zeros(0, np.float32)
-        n_silent = sum(1 for w in timeline if w.label is WindowLabel.silent)
         model = self._model_info(profile)
+        reason = self._not_applicable_reason(info, scan)
+        if reason is not None:
+            return self._not_applicable(reason, scan.timeline, audio, timing, model)
+        return self._judge(scan, members, audio, timing, model)
+
+    def _scan(
+        self, chunks: Iterable[np.ndarray], members: list[str], total: int | None, progress: ProgressFn | None
+    ) -> _Scan:
+        """Window the decoded audio, skip what the gate can't judge (silence, noise) and score the rest in batches."""
+        s = self.settings
+        scan = _Scan()
+        for batch in iter_batches(chunks, window_s=s.window_s, hop_s=s.effective_hop_s, batch_size=s.batch_windows):
+            act = activity(batch.samples)
+            scan.noise_windows += int(act.noise.sum())
+            keep = act.judgeable
+            p_kept = np.zeros(0, np.float32)
+            det_scores: dict[str, np.ndarray] = {}
+            if keep.any():
+                feats: dict[str, np.ndarray] = {}
+                p_kept, det_scores = self.score_windows(batch.samples[keep], feats, members)
+                scan.probs.append(p_kept)
+                if "acoustic" in det_scores:
+                    scan.add_acoustic(feats["acoustic"].sum(0))
+            scan.timeline += self._window_scores(batch.starts, batch.ends, keep, p_kept, det_scores)
+            if progress:
+                progress(len(scan.timeline), total)
+        return scan
+
+    def _window_scores(
+        self,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        keep: np.ndarray,
+        p_kept: np.ndarray,
+        det_scores: dict[str, np.ndarray],
+    ) -> list[WindowScore]:
+        """One timeline entry per window of a batch: scored windows in order, the others silent."""
+        out: list[WindowScore] = []
+        k = 0
+        for i in range(len(keep)):
+            start, end = round(float(starts[i]), 3), round(float(ends[i]), 3)
+            if not keep[i]:
+                out.append(WindowScore(start=start, end=end, ai_probability=None, label=WindowLabel.silent))
+                continue
+            pi = float(p_kept[k])
+            detectors = {n: round(float(v[k]), 4) for n, v in det_scores.items()}
+            label = window_label(pi, self.bundle.thresholds)
+            out.append(WindowScore(start=start, end=end, ai_probability=round(pi, 4), label=label, detectors=detectors))
+            k += 1
+        return out
+
+    def _not_applicable_reason(self, info: StreamInfo, scan: _Scan) -> NotApplicableReason | None:
         if info.invalid_samples > INVALID_SHARE * max(1, info.decoded_samples):
-            return self._not_applicable(NotApplicableReason.invalid_samples, timeline, audio, timing, model)
-        if duration < s.min_duration_s:
-            return self._not_applicable(NotApplicableReason.too_short, timeline, audio, timing, model)
-        if scored.size == 0:
-            reason = NotApplicableReason.no_speech_or_music if n_noise else NotApplicableReason.silent
-            return self._not_applicable(reason, timeline, audio, timing, model)
+            return NotApplicableReason.invalid_samples
+        if info.duration_s < self.settings.min_duration_s:
+            return NotApplicableReason.too_short
+        if not scan.probs:
+            return NotApplicableReason.no_speech_or_music if scan.noise_windows else NotApplicableReason.silent
+        return None
+
+    def _judge(
+        self, scan: _Scan, members: list[str], audio: AudioInfo, timing: Timing, model: ModelInfo
+    ) -> AnalysisResult:
+        """The file's verdict from its scored windows, the detectors' own calibrated votes and which failed."""
+        scored = np.concatenate(scan.probs)
         available = [n for n in members if n not in self.failed]
-        detectors = self._detector_scores(timeline, self.bundle.ensemble.weights(available), members)
+        detectors = self._detector_scores(scan.timeline, self.bundle.ensemble.weights(available), members)
         calibrated = {
             d.name: self.bundle.ensemble.calibrated(d.name, d.ai_probability)
             for d in detectors
@@ -256,30 +290,22 @@ class Engine:
         }
         fv = decide(scored, self.bundle.thresholds, calibrated)
         explanation: list[str] = []
-        survivors = [n for n in members if n not in self.failed]
-        if len(members) > 1 and (len(survivors) <= 1 or 2 * len(survivors) < len(members)):
+        if len(members) > 1 and (len(available) <= 1 or 2 * len(available) < len(members)):
             # most detectors failed, or one is left: a lone survivor's confident call is not the ensemble's
             fv = FileVerdict(Verdict.uncertain, fv.ai_probability, 0.0)
             explanation.append(
-                f"{len(members) - len(survivors)} of {len(members)} detectors failed on this file "
+                f"{len(members) - len(available)} of {len(members)} detectors failed on this file "
                 f"({', '.join(sorted(self.failed))}); the verdict is withheld"
             )
-        labels = [w.label for w in timeline]
-        if isinstance(acoustic, AcousticDetector) and acoustic_sum is not None:
-            explanation += acoustic.explain(acoustic_sum / scored.size, fv.ai_probability)
+        acoustic = self.bundle.detectors.get("acoustic")
+        if isinstance(acoustic, AcousticDetector) and scan.acoustic_sum is not None:
+            explanation += acoustic.explain(scan.acoustic_sum / scored.size, fv.ai_probability)
         return AnalysisResult(
             verdict=fv.verdict,
             ai_probability=round(fv.ai_probability, 4),
             confidence=round(fv.confidence, 4),
-            summary=Summary(
-                windows=len(timeline),
-                ai_windows=labels.count(WindowLabel.ai),
-                human_windows=labels.count(WindowLabel.human),
-                uncertain_windows=labels.count(WindowLabel.uncertain),
-                silent_windows=n_silent,
-                ai_share=round(labels.count(WindowLabel.ai) / max(1, len(timeline) - n_silent), 4),
-            ),
-            timeline=timeline,
+            summary=_summary(scan.timeline),
+            timeline=scan.timeline,
             detectors=detectors,
             degraded=sorted(self.failed),
             explanation=explanation,
@@ -336,26 +362,32 @@ class Engine:
         timing: Timing,
         model: ModelInfo,
     ) -> AnalysisResult:
-        n_silent = sum(1 for w in timeline if w.label is WindowLabel.silent)
         return AnalysisResult(
             verdict=Verdict.not_applicable,
             ai_probability=None,
             confidence=None,
             reason=reason,
-            summary=Summary(
-                windows=len(timeline),
-                ai_windows=0,
-                human_windows=0,
-                uncertain_windows=0,
-                silent_windows=n_silent,
-                ai_share=0.0,
-            ),
+            summary=_summary(timeline),
             timeline=timeline,
             detectors=[],
             audio=audio,
             model=model,
             timing=timing,
         )
+
+
+def _summary(timeline: list[WindowScore]) -> Summary:
+    """Window counts by label, each counted once; the AI share is of the windows that were judged."""
+    counts = Counter(w.label for w in timeline)
+    judged = len(timeline) - counts[WindowLabel.silent]
+    return Summary(
+        windows=len(timeline),
+        ai_windows=counts[WindowLabel.ai],
+        human_windows=counts[WindowLabel.human],
+        uncertain_windows=counts[WindowLabel.uncertain],
+        silent_windows=counts[WindowLabel.silent],
+        ai_share=round(counts[WindowLabel.ai] / max(1, judged), 4),
+    )
 
 
 __all__ = ["SAMPLE_RATE", "Engine"]
