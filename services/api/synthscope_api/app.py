@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -60,38 +60,35 @@ def load_engine(settings: Settings) -> Any:
     return SharedEngine(engine)
 
 
-def create_app(
-    settings: Settings | None = None,
-    *,
-    worker_app: FastAPI | None = None,
-    attach_worker: Callable[[FastAPI, Settings, Backends, Any], None] | None = None,
-) -> FastAPI:
-    """The API. With `worker_app` (local all-in-one mode) the worker is mounted at /_worker and shares the
-    backends and the loaded engine; `attach_worker` hands them to it, since mounted apps get no lifespan."""
-    settings = settings or get_settings()
+def build_state(settings: Settings, backends: Backends, engine: Any) -> ApiState:
+    """What every request reads: settings, backends, the engine (when /analyze runs here), limiters, billing."""
+    store = backends.limits_storage
+    return ApiState(
+        settings=settings,
+        backends=backends,
+        token_limiter=RateLimiter(settings.anon_token_rate, storage=store, namespace="token"),
+        engine=engine if settings.api_sync_analyze else None,
+        key_limiter=RateLimiter(settings.api_key_rate, "requests for this API key", storage=store, namespace="key"),
+        key_ip_limiter=RateLimiter(
+            settings.api_key_ip_rate, "API-key requests from this address", storage=store, namespace="key-ip"
+        ),
+        billing=Billing(settings, backends.accounts),  # its Stripe client is built on first billing call
+    )
 
+
+def _lifespan(
+    settings: Settings,
+    worker_app: FastAPI | None,
+    attach_worker: Callable[[FastAPI, Settings, Backends, Any], None] | None,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         backends = build(settings, deliver_tasks=True)  # the API delivers queued tasks where no service does
         engine = load_engine(settings) if (settings.api_sync_analyze or worker_app is not None) else None
-        store = backends.limits_storage
-        state = ApiState(
-            settings=settings,
-            backends=backends,
-            token_limiter=RateLimiter(settings.anon_token_rate, storage=store, namespace="token"),
-        )
-        state.engine = engine if settings.api_sync_analyze else None
-        state.key_limiter = RateLimiter(
-            settings.api_key_rate, "requests for this API key", storage=store, namespace="key"
-        )
-        state.key_ip_limiter = RateLimiter(
-            settings.api_key_ip_rate, "API-key requests from this address", storage=store, namespace="key-ip"
-        )
-        state.billing = Billing(settings, backends.accounts)  # its Stripe client is built on first billing call
+        app.state.api = build_state(settings, backends, engine)
         if worker_app is not None and attach_worker is not None:
             attach_worker(worker_app, settings, backends, engine)
         backends.start()  # what the backend runs beside the API (local: the queue's delivery thread)
-        app.state.api = state
         # Everything loaded so far (torch, the bundle) lives as long as the process: keep it out of the cyclic
         # GC's full collections, which otherwise walk it all and stall requests for tens of milliseconds.
         gc.collect()
@@ -102,6 +99,20 @@ def create_app(
         finally:
             backends.close()
 
+    return lifespan
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    worker_app: FastAPI | None = None,
+    attach_worker: Callable[[FastAPI, Settings, Backends, Any], None] | None = None,
+) -> FastAPI:
+    """The API. With `worker_app` (local all-in-one mode) the worker is mounted at /_worker and shares the
+    backends and the loaded engine; `attach_worker` hands them to it, since mounted apps get no lifespan."""
+    settings = settings or get_settings()
+
+    lifespan = _lifespan(settings, worker_app, attach_worker)
     app = FastAPI(
         title="Synthscope API",
         version=__version__,
