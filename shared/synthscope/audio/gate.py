@@ -33,7 +33,9 @@ class Activity:
 
 
 def activity(windows: np.ndarray, n_fft: int = 512) -> Activity:
-    rms = np.sqrt(np.mean(np.square(windows, dtype=np.float64), axis=1))
+    # Loudness without the window's mean: a DC offset is no sound (a constant-valued file was judged, and a few
+    # KB of FLAC holding one value could buy a full analysis).
+    rms = np.std(windows, axis=1, dtype=np.float64)
     rms_db = 20 * np.log10(np.maximum(rms, 1e-10))
     # Flatness on non-overlapping frames: cheap, and enough to tell noise from voiced sound.
     n = windows.shape[1] // n_fft * n_fft

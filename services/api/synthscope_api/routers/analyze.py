@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from synthscope.analysis import Limits, analyze_file
 from synthscope.audio.validate import check_extension
 from synthscope.detect.profiles import Profile
-from synthscope.errors import BadInput, Unavailable, UploadTooLarge
+from synthscope.errors import EmptyFile, Unavailable, UploadTooLarge
 from synthscope.reports.redact import redact_result
 from synthscope.uploads import sanitize_file_name
 from synthscope_api.deps import AppState, CurrentUser
@@ -63,7 +63,7 @@ async def analyze(
                 h.update(chunk)
                 out.write(chunk)
         if size == 0:
-            raise BadInput("the file is empty")
+            raise EmptyFile("the file is empty")
         limits = Limits(limit, user.limits.max_duration_s)
         analysed = await run_in_threadpool(
             analyze_file, shared, state.backends.reports, path, h.hexdigest(), limits, name=name, profile=profile
