@@ -57,6 +57,15 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"description": _DESCRIPTIONS[s], "content": {PROBLEM_JSON: {"schema": ref}}} for s in statuses}
 
 
+def operation(
+    name: str, summary: str, model: Any, *statuses: int, other: dict[int | str, Any] | None = None, **kw: Any
+) -> dict[str, Any]:
+    """What every route declares, in one call: its stable operationId (the generated clients' method name), its
+    summary, its response model and the problems it can answer (plus `other` non-problem responses)."""
+    responses = {**(other or {}), **problem_responses(*statuses)}
+    return {"name": name, "summary": summary, "response_model": model, "responses": responses, **kw}
+
+
 def problem(
     status: int,
     *,

@@ -18,7 +18,7 @@ from synthscope.reports.redact import redact_result
 from synthscope.uploads import sanitize_file_name
 from synthscope_api.deps import AppState, CurrentUser
 from synthscope_api.models import AnalyzeResponse
-from synthscope_api.problems import problem_responses
+from synthscope_api.problems import operation
 
 router = APIRouter(tags=["analyze"])
 
@@ -27,10 +27,7 @@ MULTIPART_OVERHEAD = 64 * 1024
 
 @router.post(
     "/analyze",
-    name="analyzeFile",
-    response_model=AnalyzeResponse,
-    responses=problem_responses(400, 401, 413, 415, 422, 503),
-    summary="Analyse one file synchronously",
+    **operation("analyzeFile", "Analyse one file synchronously", AnalyzeResponse, 400, 401, 413, 415, 422, 503),
 )
 async def analyze(
     file: Annotated[UploadFile, File(description="One audio file (mp3, wav, flac, ogg/opus, m4a/aac, webm)")],

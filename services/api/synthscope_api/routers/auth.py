@@ -11,18 +11,12 @@ from synthscope.auth.tokens import mint
 from synthscope.errors import Forbidden, Unauthorized
 from synthscope_api.deps import ApiKey, AppState, caller_ip
 from synthscope_api.models import TokenRequest, TokenResponse
-from synthscope_api.problems import problem_responses
+from synthscope_api.problems import operation
 
 router = APIRouter(tags=["auth"])
 
 
-@router.post(
-    "/auth/token",
-    name="createToken",
-    response_model=TokenResponse,
-    responses=problem_responses(401, 403, 422, 429),
-    summary="Mint a bearer token",
-)
+@router.post("/auth/token", **operation("createToken", "Mint a bearer token", TokenResponse, 401, 403, 422, 429))
 async def create_token(
     request: Request, state: AppState, api_key: ApiKey, body: TokenRequest | None = None
 ) -> TokenResponse:

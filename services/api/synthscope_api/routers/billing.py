@@ -17,7 +17,7 @@ from synthscope.config import Tier
 from synthscope.errors import Unavailable
 from synthscope_api.deps import AppState, CurrentUser, backend_call
 from synthscope_api.models import CheckoutRequest, CheckoutResponse, SubscriptionResponse, WebhookAck
-from synthscope_api.problems import problem_responses
+from synthscope_api.problems import operation
 
 router = APIRouter(tags=["billing"])
 
@@ -30,10 +30,9 @@ def _billing(state: AppState) -> Billing:
 
 @router.post(
     "/billing/checkout",
-    name="createCheckout",
-    response_model=CheckoutResponse,
-    responses=problem_responses(400, 401, 403, 422, 503),
-    summary="Start a Stripe Checkout for a subscription",
+    **operation(
+        "createCheckout", "Start a Stripe Checkout for a subscription", CheckoutResponse, 400, 401, 403, 422, 503
+    ),
 )
 async def create_checkout(body: CheckoutRequest, user: CurrentUser, state: AppState) -> CheckoutResponse:
     """Creates (once) the user's Stripe customer with the user id in its metadata, then a Checkout Session."""
@@ -44,10 +43,7 @@ async def create_checkout(body: CheckoutRequest, user: CurrentUser, state: AppSt
 
 @router.post(
     "/billing/webhook",
-    name="stripeWebhook",
-    response_model=WebhookAck,
-    responses=problem_responses(400, 503),
-    summary="Stripe webhook endpoint (signature verified on the raw body)",
+    **operation("stripeWebhook", "Stripe webhook endpoint (signature verified on the raw body)", WebhookAck, 400, 503),
 )
 async def stripe_webhook(
     request: Request,
@@ -62,10 +58,7 @@ async def stripe_webhook(
 
 @router.get(
     "/billing/subscription",
-    name="getSubscription",
-    response_model=SubscriptionResponse,
-    responses=problem_responses(401, 403),
-    summary="The caller's stored entitlement",
+    **operation("getSubscription", "The caller's stored entitlement", SubscriptionResponse, 401, 403),
 )
 async def get_subscription(user: CurrentUser, state: AppState) -> SubscriptionResponse:
     """Read from the store, as every request's tier is; Stripe is not called."""

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from synthscope.errors import PROBLEM_BASE
 from synthscope_api.deps import AppState
 from synthscope_api.models import Health
-from synthscope_api.problems import problem, problem_responses
+from synthscope_api.problems import operation, problem
 
 router = APIRouter(tags=["health"])
 
@@ -18,7 +18,7 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", name="readyz", response_model=Health, responses=problem_responses(503), summary="Readiness")
+@router.get("/readyz", **operation("readyz", "Readiness", Health, 503))
 async def readyz(state: AppState) -> Health | JSONResponse:
     checks: dict[str, str] = {}
     b = state.backends

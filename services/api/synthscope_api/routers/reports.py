@@ -20,7 +20,7 @@ from synthscope.reports.submission import Accepted, Intake
 from synthscope.reports.submission import Request as SubmitRequest
 from synthscope_api.deps import AppState, CurrentUser, backend_call, caller_ip
 from synthscope_api.models import BatchAccepted, BatchItem, BatchRequest, ReportAccepted, ReportRequest
-from synthscope_api.problems import problem_responses
+from synthscope_api.problems import operation
 from synthscope_api.state import ApiState
 
 router = APIRouter(tags=["reports"])
@@ -51,11 +51,23 @@ def _intake(state: ApiState) -> Intake:
 
 @router.post(
     "/report",
-    name="createReport",
-    status_code=202,
-    response_model=ReportAccepted,
-    responses=problem_responses(400, 401, 403, 404, 409, 410, 413, 415, 422, 429, 503),
-    summary="Queue the analysis of an uploaded file",
+    **operation(
+        "createReport",
+        "Queue the analysis of an uploaded file",
+        ReportAccepted,
+        400,
+        401,
+        403,
+        404,
+        409,
+        410,
+        413,
+        415,
+        422,
+        429,
+        503,
+        status_code=202,
+    ),
 )
 def create_report(
     body: ReportRequest,
@@ -87,11 +99,16 @@ def create_report(
 
 @router.post(
     "/reports:batch",
-    name="createReportsBatch",
-    status_code=202,
-    response_model=BatchAccepted,
-    responses=problem_responses(400, 401, 403, 422),
-    summary="Queue up to 100 uploaded files at once (enterprise)",
+    **operation(
+        "createReportsBatch",
+        "Queue up to 100 uploaded files at once (enterprise)",
+        BatchAccepted,
+        400,
+        401,
+        403,
+        422,
+        status_code=202,
+    ),
 )
 def create_reports_batch(
     body: BatchRequest, user: CurrentUser, state: AppState, request: Request, response: Response
@@ -137,13 +154,14 @@ def _etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 @router.get(
     "/report-status/{task_id}",
-    name="getReportStatus",
-    response_model=Report,
-    responses={
-        304: {"description": "Not modified since the ETag in If-None-Match"},
-        **problem_responses(401, 404),
-    },
-    summary="Poll a report (redacted by the caller's tier)",
+    **operation(
+        "getReportStatus",
+        "Poll a report (redacted by the caller's tier)",
+        Report,
+        401,
+        404,
+        other={304: {"description": "Not modified since the ETag in If-None-Match"}},
+    ),
 )
 async def report_status(
     task_id: str,

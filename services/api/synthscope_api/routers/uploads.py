@@ -8,7 +8,7 @@ from synthscope.errors import BadInput, NotFound, UploadTooLarge
 from synthscope.uploads import admit, new_object_name
 from synthscope_api.deps import AppState, CurrentUser, backend_call
 from synthscope_api.models import UploadUrlRequest, UploadUrlResponse
-from synthscope_api.problems import problem_responses
+from synthscope_api.problems import operation
 
 router = APIRouter(tags=["uploads"])
 local_router = APIRouter(tags=["uploads"])
@@ -16,10 +16,9 @@ local_router = APIRouter(tags=["uploads"])
 
 @router.post(
     "/generate-upload-url",
-    name="createUploadUrl",
-    response_model=UploadUrlResponse,
-    responses=problem_responses(400, 401, 413, 415, 422),
-    summary="Get a signed URL to PUT one audio file to",
+    **operation(
+        "createUploadUrl", "Get a signed URL to PUT one audio file to", UploadUrlResponse, 400, 401, 413, 415, 422
+    ),
 )
 async def generate_upload_url(
     body: UploadUrlRequest, user: CurrentUser, state: AppState, request: Request
