@@ -136,6 +136,25 @@ def test_the_page_is_cached_and_locked_down(server: Server) -> None:
 
 
 @pytest.mark.slow
+def _drop(driver: Any, files: list[Path]) -> None:
+    """A real drop on the drop zone: the files are read into a staging input (WebDriver's only way to hand a page
+    local files), then dragenter / dragover / drop are dispatched on #dropzone carrying them in a DataTransfer,
+    so the page's own drop handler takes them."""
+    staging = driver.execute_script(
+        "const i = document.createElement('input'); i.type = 'file'; i.multiple = true;"
+        "i.className = 'visually-hidden'; document.body.appendChild(i); return i;"
+    )
+    staging.send_keys("\n".join(str(f) for f in files))
+    driver.execute_script(
+        "const dt = new DataTransfer(); for (const f of arguments[0].files) dt.items.add(f);"
+        "const zone = document.getElementById('dropzone');"
+        "for (const type of ['dragenter', 'dragover', 'drop'])"
+        "  zone.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: dt}));"
+        "arguments[0].remove();",
+        staging,
+    )
+
+
 def test_three_files_dropped_at_once(server: Server, files: list[Path], tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -149,7 +168,7 @@ def test_three_files_dropped_at_once(server: Server, files: list[Path], tmp_path
         driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
         driver.get(server.url + "/")
         WebDriverWait(driver, 15).until(lambda d: d.execute_script("return document.documentElement.dataset.ready"))
-        driver.find_element(By.ID, "file-input").send_keys("\n".join(str(f) for f in files))
+        _drop(driver, files)
 
         finished = ".job[data-state=completed], .job[data-state=failed], .job[data-state=na]"
         WebDriverWait(driver, 60).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, finished)) == 3)
