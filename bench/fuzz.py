@@ -8,8 +8,9 @@ header lies, bit flips, NaN/Inf float WAVs, m4a duration lies, FLAC bombs, empty
 names) and sends every file down both paths: the engine directly, capped at the free tier's duration, and
 POST /analyze of the real API app in-process, as an anonymous (free-tier) caller. Both run on the shipped model
 bundle unless --bundle says otherwise, loaded once and shared. It prints outcome counts per class and path, the
-slowest file per path and the peak RSS, and exits 1 when any file broke the contract (a 5xx, an exception that
-is not a typed SynthscopeError, a malformed problem, or a class's fixed outcome not met; tests/fuzz/__init__.py).
+slowest file per path, the file that raised the peak RSS most, the resident set over the run, and exits 1 when
+any file broke the contract (a 5xx, an exception that is not a typed SynthscopeError, a malformed problem, or
+a class's fixed outcome not met; tests/fuzz/__init__.py).
 A case is rebuilt from (seed, index): `FuzzCorpus(seed).case(index)`; the index is in the case's name.
 """
 
@@ -63,8 +64,14 @@ class Tally:
         self.counts: Counter[tuple[str, str, str]] = Counter()  # (path, kind, label)
         self.slowest: dict[str, tuple[float, str, str]] = {p: (0.0, "", "") for p in PATHS}
         self.failures: list[tuple[str, Case, int, Outcome]] = []
+        #: The file that raised the process's peak RSS the most, per path: (MB it added, name, label).
+        self.rss_rise: dict[str, tuple[float, str, str]] = {p: (0.0, "", "") for p in PATHS}
+        self.rss_after_mb: list[float] = []  # resident set after each file (a leak would climb)
 
-    def add(self, path: str, case: Case, index: int, outcome: Outcome) -> None:
+    def add(self, path: str, case: Case, index: int, outcome: Outcome, peak_before_mb: float) -> None:
+        rise = _peak_rss_mb() - peak_before_mb
+        if rise > self.rss_rise[path][0]:
+            self.rss_rise[path] = (rise, case.name, outcome.label)
         self.counts[(path, case.kind, outcome.label)] += 1
         if outcome.seconds > self.slowest[path][0]:
             self.slowest[path] = (outcome.seconds, case.name, outcome.label)
@@ -121,11 +128,26 @@ def run(args: argparse.Namespace) -> Tally:
                         auth = _token(client)
                     case = corpus.case(index)
                     progress.update(task, description=case.kind)
-                    tally.add("engine", case, index, run_engine(engine, case, work / disk_name(case, index)))
-                    tally.add("api", case, index, run_api(client, auth, case))
+                    peak = _peak_rss_mb()
+                    tally.add("engine", case, index, run_engine(engine, case, work / disk_name(case, index)), peak)
+                    peak = _peak_rss_mb()
+                    tally.add("api", case, index, run_api(client, auth, case), peak)
+                    tally.rss_after_mb.append(_rss_mb())
                     bad = sum(tally.count(p, "5xx") + tally.count(p, "unexpected") for p in PATHS)
                     progress.update(task, advance=1, bad=bad)
     return tally
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _rss_mb() -> float:
+    """The resident set now (Linux), to tell a leak (climbing) from one file's spike."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def _token(client: Any) -> dict[str, str]:
@@ -161,8 +183,14 @@ def report(tally: Tally, args: argparse.Namespace, wall_s: float) -> None:
         other = sum(1 for f in tally.failures if f[0] == p) - n5xx - unexpected
         console.print(f"  5xx {n5xx}, unexpected exceptions {unexpected}, other broken contracts {other}")
         console.print(f"  slowest file {seconds:.2f} s: {name[:100]!r} ({label})", markup=False)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    console.print(f"peak RSS {peak_mb:.0f} MB; wall time {wall_s:.0f} s")
+        rise, name, label = tally.rss_rise[p]
+        console.print(f"  largest peak-RSS rise from one file {rise:.0f} MB: {name[:100]!r} ({label})", markup=False)
+    after = tally.rss_after_mb or [0.0]
+    tenth = max(1, len(after) // 10)
+    console.print(
+        f"peak RSS {_peak_rss_mb():.0f} MB; resident after the first / last tenth of the files "
+        f"{max(after[:tenth]):.0f} / {max(after[-tenth:]):.0f} MB; wall time {wall_s:.0f} s"
+    )
     for p, case, index, outcome in tally.failures[:20]:
         console.print(
             f"[red]BROKEN[/] {p} " + escape(f"[{case.kind}] index {index} {case.name[:100]!r}: {outcome.label}")

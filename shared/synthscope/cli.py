@@ -216,65 +216,71 @@ def submit(
     With an enterprise --key and several files, they are queued by POST /reports:batch (100 per request)."""
     import httpx
 
-    from synthscope.client import ApiClient, ApiProblem
-    from synthscope.reports.schema import AnalysisResult
+    from synthscope.client import ApiClient
 
     client = ApiClient(api, api_key=api_key, user_id=user_id, org_key=org_key)
-    bad = 0
-    if org_key and len(files) > 1:
-        try:
-            bad = _submit_batch(client, files, as_json, timeout)
-        except httpx.HTTPError as exc:
-            err.print(f"[red]error:[/red] cannot reach {api}: {exc}")
-            raise typer.Exit(1) from None
-        except (TimeoutError, SynthscopeError) as exc:
-            err.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(1) from None
-        finally:
-            client.close()
-        if bad:
-            raise typer.Exit(EXIT_BAD_INPUT)
-        return
     try:
-        for path in files:
-            try:
-                if not path.is_file():
-                    raise _missing(path)
-                with _progress() as prog:
-                    task = prog.add_task(path.name[:40], total=None)
-
-                    def show(
-                        done: int, total: int | None, stage: str, task: TaskID = task, name: str = path.name[:30]
-                    ) -> None:
-                        prog.update(task, completed=done, total=total, description=f"{name} {stage}")
-
-                    report = client.analyze_file(path, progress=show, timeout_s=timeout)
-                if report["status"] == "failed":
-                    raise ApiProblem(report.get("error") or {"title": "Failed", "detail": "the report failed"})
-            except SynthscopeError as exc:
-                bad += 1
-                _emit_error(path, exc, as_json)
-                continue
-            except httpx.HTTPError as exc:
-                err.print(f"[red]error:[/red] cannot reach {api}: {exc}")
-                raise typer.Exit(1) from None
-            except TimeoutError as exc:
-                err.print(f"[red]error:[/red] {exc}")
-                raise typer.Exit(1) from None
-            if as_json:
-                line = {"file": str(path), "task_id": report["task_id"], "result": report["result"]}
-                sys.stdout.write(json.dumps(line) + "\n")
-                sys.stdout.flush()
-            else:
-                _print_result(path, AnalysisResult.model_validate(report["result"]))
-                if report.get("limited"):
-                    out.print(
-                        f"[dim]{report['tier']} tier: per-detector scores and most of the timeline hidden[/dim]\n"
-                    )
+        if org_key and len(files) > 1:
+            bad = _submit_batch(client, files, as_json, timeout)
+        else:
+            bad = _submit_each(client, files, as_json, timeout)
+    except httpx.HTTPError as exc:
+        err.print(f"[red]error:[/red] cannot reach {api}: {exc}")
+        raise typer.Exit(1) from None
+    except (TimeoutError, SynthscopeError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
     finally:
         client.close()
     if bad:
         raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _submit_each(client: Any, files: list[Path], as_json: bool, timeout: float) -> int:
+    """`submit` one file at a time; a bad file is reported and skipped. Returns how many were bad."""
+    bad = 0
+    for path in files:
+        try:
+            report = _submit_one(client, path, timeout)
+        except SynthscopeError as exc:
+            bad += 1
+            _emit_error(path, exc, as_json)
+            continue
+        _emit_report(path, report, as_json)
+    return bad
+
+
+def _submit_one(client: Any, path: Path, timeout: float) -> dict[str, Any]:
+    """Upload one file and poll its report under a transient progress bar; a failed report raises."""
+    from synthscope.client import ApiProblem
+
+    if not path.is_file():
+        raise _missing(path)
+    with _progress() as prog:
+        task = prog.add_task(path.name[:40], total=None)
+        name = path.name[:30]
+
+        def show(done: int, total: int | None, stage: str) -> None:
+            prog.update(task, completed=done, total=total, description=f"{name} {stage}")
+
+        report: dict[str, Any] = client.analyze_file(path, progress=show, timeout_s=timeout)
+    if report["status"] == "failed":
+        raise ApiProblem(report.get("error") or {"title": "Failed", "detail": "the report failed"})
+    return report
+
+
+def _emit_report(path: Path, report: dict[str, Any], as_json: bool) -> None:
+    """One finished report: a JSON line, or the result table (with the tier note when limited)."""
+    from synthscope.reports.schema import AnalysisResult
+
+    if as_json:
+        line = {"file": str(path), "task_id": report["task_id"], "result": report["result"]}
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
+    else:
+        _print_result(path, AnalysisResult.model_validate(report["result"]))
+        if report.get("limited"):
+            out.print(f"[dim]{report['tier']} tier: per-detector scores and most of the timeline hidden[/dim]\n")
 
 
 @app.command()

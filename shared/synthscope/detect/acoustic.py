@@ -3,13 +3,12 @@
 Besides a score, these features are what a person can be told: how stable the
 pitch is, how noisy the harmonics are, how coherent the phase is. The
 explanation compares a file's features with the human and AI training
-distributions stored in the bundle.
+distributions stored in the bundle. Training lives in `train/detectors.py`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ CONSTANTS: dict[str, Any] = {
     "voicing_threshold": 0.45,
 }
 WEIGHTS = "acoustic.safetensors"
+HIDDEN = 64  # the MLP's width in a bundle whose config does not record one
 STATS = "acoustic_stats.json"
 
 # Features a person can read, with how to say them (name, phrase, unit, format).
@@ -174,8 +174,9 @@ class AcousticNet(nn.Module):
     mean: torch.Tensor
     scale: torch.Tensor
 
-    def __init__(self, n_in: int, hidden: int = 64) -> None:
+    def __init__(self, n_in: int, hidden: int = HIDDEN) -> None:
         super().__init__()
+        self.hidden = hidden
         self.register_buffer("mean", torch.zeros(n_in))
         self.register_buffer("scale", torch.ones(n_in))
         self.mlp = nn.Sequential(
@@ -235,75 +236,20 @@ class AcousticDetector:
             scored.append((llr, text))
         return [t for _, t in sorted(scored, reverse=True)[:limit]]
 
-    @classmethod
-    def fit(
-        cls,
-        windows: np.ndarray,
-        labels: np.ndarray,
-        *,
-        epochs: int = 60,
-        seed: int = 0,
-        device: str = "auto",
-        on_epoch: Callable[[int, float], None] | None = None,
-    ) -> AcousticDetector:
-        feats = np.concatenate([features(windows[i : i + 256])[0] for i in range(0, len(windows), 256)])
-        names = features(windows[:1])[1]
-        return cls.fit_features(feats, names, labels, epochs=epochs, seed=seed, device=device, on_epoch=on_epoch)
-
-    @classmethod
-    def fit_features(
-        cls,
-        feats: np.ndarray,
-        names: list[str],
-        labels: np.ndarray,
-        *,
-        epochs: int = 60,
-        seed: int = 0,
-        device: str = "auto",
-        on_epoch: Callable[[int, float], None] | None = None,
-    ) -> AcousticDetector:
-        torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
-        net = AcousticNet(feats.shape[1])
-        net.mean.copy_(torch.from_numpy(feats.mean(0)))
-        net.scale.copy_(torch.from_numpy(np.where(feats.std(0) > 1e-6, feats.std(0), 1.0)))
-        opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-2)
-        pos = float(labels.mean())
-        loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor((1 - pos) / max(pos, 1e-3)))
-        xt, yt = torch.from_numpy(feats.astype(np.float32)), torch.from_numpy(labels.astype(np.float32))
-        for epoch in range(epochs):
-            net.train()
-            order = torch.from_numpy(rng.permutation(len(xt)))
-            total = 0.0
-            for i in range(0, len(order), 128):
-                idx = order[i : i + 128]
-                loss = loss_fn(net(xt[idx]), yt[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(idx)
-            if on_epoch:
-                on_epoch(epoch, total / len(order))
-        stats: dict[str, Any] = {}
-        for j, n in enumerate(names):
-            if n in READABLE:
-                stats[n] = {
-                    side: [float(feats[labels == v, j].mean()), float(feats[labels == v, j].std() + 1e-6)]
-                    for side, v in (("human", 0), ("ai", 1))
-                }
-        return cls(net, names, stats, device)
-
     def save(self, directory: Path) -> dict[str, Any]:
         save_file(
             {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}, str(directory / WEIGHTS)
         )
         (directory / STATS).write_text(json.dumps({"names": self.names, "stats": self.stats}, indent=1))
-        return {"files": [WEIGHTS, STATS], "config": {"constants": CONSTANTS, "n_features": len(self.names)}}
+        config: dict[str, Any] = {"constants": CONSTANTS, "n_features": len(self.names)}
+        if self.net.hidden != HIDDEN:
+            config["hidden"] = self.net.hidden
+        return {"files": [WEIGHTS, STATS], "config": config}
 
     @classmethod
     def load(cls, directory: Path, config: dict[str, Any], device: str = "auto") -> AcousticDetector:
         meta = json.loads((directory / STATS).read_text())
-        net = AcousticNet(int(config["n_features"]))
+        net = AcousticNet(int(config["n_features"]), int(config.get("hidden", HIDDEN)))
         net.load_state_dict(load_file(str(directory / WEIGHTS)), strict=True)
         return cls(net, meta["names"], meta["stats"], device)
 

@@ -14,8 +14,6 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 from scipy.ndimage import minimum_filter1d
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 from synthscope.config import SAMPLE_RATE
 from synthscope.detect.base import resolve_device, sigmoid, to_tensor
@@ -74,27 +72,6 @@ class FakeprintDetector:
         """P(ai) from precomputed `residue` rows (the benchmark's feature cache)."""
         z = (feats - self.mean) / self.scale
         return sigmoid(z @ self.coef + self.intercept).astype(np.float32)
-
-    @classmethod
-    def fit(cls, windows: np.ndarray, labels: np.ndarray, *, c: float = 0.05, seed: int = 0) -> FakeprintDetector:
-        feats = np.concatenate([residue(windows[i : i + 256]) for i in range(0, len(windows), 256)])
-        return cls.fit_features(feats, labels, c=c, seed=seed)
-
-    @classmethod
-    def fit_features(
-        cls, feats: np.ndarray, labels: np.ndarray, *, c: float = 0.05, seed: int = 0
-    ) -> FakeprintDetector:
-        """Fit on precomputed `residue` rows, so a refit need not recompute the STFTs."""
-        scaler = StandardScaler().fit(feats)
-        lr = LogisticRegression(C=c, max_iter=2000, random_state=seed, class_weight="balanced")
-        lr.fit(scaler.transform(feats), labels)
-        scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
-        return cls(
-            scaler.mean_.astype(np.float32),
-            scale.astype(np.float32),
-            lr.coef_[0].astype(np.float32),
-            float(lr.intercept_[0]),
-        )
 
     def save(self, directory: Path) -> dict[str, Any]:
         save_file(

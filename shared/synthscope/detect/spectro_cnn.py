@@ -3,12 +3,11 @@
 Log-linear spectra keep the fine high-frequency structure that mel scales blur,
 which is where vocoder artefacts live. The net is kept small (≈40 M MACs per
 3-s window) so the ensemble runs far faster than realtime on two CPU cores.
+Training lives in `train/detectors.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,75 +96,10 @@ class SpectroCNNDetector:
     def predict_features(self, specs: np.ndarray, batch_size: int = 128) -> np.ndarray:
         """P(ai) from cached `log_spectrogram` rows [B, F, T] (any float dtype, e.g. float16 on disk)."""
         out = [
-            torch.sigmoid(self.net.forward_spectrogram(_spec_tensor(specs[i : i + batch_size], self.device)))
+            torch.sigmoid(self.net.forward_spectrogram(spec_tensor(specs[i : i + batch_size], self.device)))
             for i in range(0, len(specs), batch_size)
         ]
         return torch.cat(out).float().cpu().numpy() if out else np.zeros(0, np.float32)
-
-    @classmethod
-    def fit(
-        cls,
-        windows: np.ndarray,
-        labels: np.ndarray,
-        *,
-        epochs: int = 8,
-        width: int = 16,
-        batch_size: int = 64,
-        lr: float = 2e-3,
-        seed: int = 0,
-        device: str = "auto",
-        on_epoch: Callable[[int, float], None] | None = None,
-    ) -> SpectroCNNDetector:
-        # Random circular shift: the same window seen at other phases of the STFT grid.
-        return cls._trained(
-            labels,
-            windows.shape[1],
-            lambda net, dev, idx, shift: net(to_tensor(np.roll(windows[idx], shift, axis=1), dev)),
-            _Schedule(epochs, batch_size, lr, seed),
-            width,
-            device,
-            on_epoch,
-        )
-
-    @classmethod
-    def fit_features(
-        cls,
-        specs: np.ndarray,
-        labels: np.ndarray,
-        *,
-        epochs: int = 8,
-        width: int = 16,
-        seed: int = 0,
-        device: str = "auto",
-    ) -> SpectroCNNDetector:
-        """Train on cached `log_spectrogram` rows [B, F, T] (other settings as `fit`'s defaults);
-        the shift augmentation rolls frames instead of samples."""
-        return cls._trained(
-            labels,
-            specs.shape[-1],
-            lambda net, dev, idx, shift: net.forward_spectrogram(_spec_tensor(np.roll(specs[idx], shift, -1), dev)),
-            _Schedule(epochs=epochs, seed=seed),
-            width,
-            device,
-            None,
-        )
-
-    @classmethod
-    def _trained(
-        cls,
-        labels: np.ndarray,
-        n_shift: int,
-        logits_for: Callable[[SpectroNet, torch.device, np.ndarray, int], torch.Tensor],
-        schedule: _Schedule,
-        width: int,
-        device: str,
-        on_epoch: Callable[[int, float], None] | None,
-    ) -> SpectroCNNDetector:
-        torch.manual_seed(schedule.seed)
-        dev = resolve_device(device)
-        net = SpectroNet(width).to(dev)
-        _train(net, labels, n_shift, lambda idx, shift: logits_for(net, dev, idx, shift), schedule, dev, on_epoch)
-        return cls(net.cpu(), width, device)
 
     def save(self, directory: Path) -> dict[str, Any]:
         save_file(
@@ -181,52 +115,6 @@ class SpectroCNNDetector:
         return cls(net, width, device)
 
 
-def _spec_tensor(specs: np.ndarray, device: torch.device) -> torch.Tensor:
+def spec_tensor(specs: np.ndarray, device: torch.device) -> torch.Tensor:
     """[B, F, T] cached spectrograms -> float32 [B, 1, F, T] on `device`."""
     return torch.from_numpy(np.ascontiguousarray(specs)).to(device=device, dtype=torch.float32).unsqueeze(1)
-
-
-@dataclass(frozen=True)
-class _Schedule:
-    epochs: int = 8
-    batch_size: int = 64
-    lr: float = 2e-3
-    seed: int = 0
-
-
-def _train(
-    net: SpectroNet,
-    labels: np.ndarray,
-    n_shift: int,
-    logits_for: Callable[[np.ndarray, int], torch.Tensor],
-    sched_cfg: _Schedule,
-    dev: torch.device,
-    on_epoch: Callable[[int, float], None] | None,
-) -> None:
-    """One-cycle AdamW on shuffled batches; `logits_for(indices, shift)` runs the net on a shifted batch.
-
-    Shared by `fit` (waveforms) and `fit_features` (cached spectrograms) so both train identically.
-    """
-    rng = np.random.default_rng(sched_cfg.seed)
-    epochs, batch_size = sched_cfg.epochs, sched_cfg.batch_size
-    opt = torch.optim.AdamW(net.parameters(), lr=sched_cfg.lr, weight_decay=1e-3)
-    steps = epochs * int(np.ceil(len(labels) / batch_size))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=sched_cfg.lr, total_steps=max(steps, 1))
-    y_all = torch.from_numpy(labels.astype(np.float32))
-    pos = float(labels.mean())
-    pos_weight = torch.tensor((1 - pos) / max(pos, 1e-3), device=dev)
-    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
-    for epoch in range(epochs):
-        net.train()
-        order = rng.permutation(len(labels))
-        total = 0.0
-        for i in range(0, len(order), batch_size):
-            idx = order[i : i + batch_size]
-            loss = loss_fn(logits_for(idx, int(rng.integers(0, n_shift))), y_all[idx].to(dev))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-        if on_epoch:
-            on_epoch(epoch, total / len(order))

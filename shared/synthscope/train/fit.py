@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,13 +21,11 @@ from synthscope.audio.decode import decode_all
 from synthscope.audio.gate import activity
 from synthscope.audio.windows import fit_length
 from synthscope.config import SAMPLE_RATE
-from synthscope.detect.acoustic import AcousticDetector
 from synthscope.detect.bundle import save_bundle
 from synthscope.detect.ensemble import Ensemble
-from synthscope.detect.fakeprint import FakeprintDetector
 from synthscope.detect.profiles import Profile, fast_members
-from synthscope.detect.spectro_cnn import SpectroCNNDetector
 from synthscope.detect.verdict import Thresholds
+from synthscope.train.detectors import ACOUSTIC, SPECTRO_CNN, fit_acoustic, fit_fakeprint, fit_spectro_cnn
 
 Log = Callable[[str], None]
 
@@ -102,8 +100,8 @@ def train_bundle(
     name: str = "synthscope-default",
     version: str | None = None,
     window_s: float = 3.0,
-    cnn_epochs: int = 8,
-    acoustic_epochs: int = 60,
+    cnn_epochs: int = SPECTRO_CNN.epochs,
+    acoustic_epochs: int = ACOUSTIC.epochs,
     crops_per_clip: int = 3,
     seed: int = 0,
     with_encoder: bool = True,
@@ -111,38 +109,10 @@ def train_bundle(
     track: Callable[[Iterable[Any], str], Iterable[Any]] = lambda it, _: it,
 ) -> Path:
     """Fit every detector on `train` and the ensemble on `calib` (corpus scale: `synthscope ship`)."""
-    train = load_windows(manifest, "train", window_s=window_s, crops_per_clip=crops_per_clip, seed=seed, track=track)
-    log(f"train: {len(train.labels)} windows, {int(train.labels.sum())} ai")
-    calib = load_windows(
-        manifest, "calib", window_s=window_s, crops_per_clip=crops_per_clip, seed=seed + 1, track=track
-    )
-    log(f"calib: {len(calib.labels)} windows, {int(calib.labels.sum())} ai")
-    if len(set(train.labels.tolist())) < 2 or len(set(calib.labels.tolist())) < 2:
-        raise ValueError("train and calib splits each need both human and ai clips")
-
-    log("fitting fakeprint")
-    fp = FakeprintDetector.fit(train.windows, train.labels, seed=seed)
-    log("fitting acoustic")
-    ac = AcousticDetector.fit(train.windows, train.labels, epochs=acoustic_epochs, seed=seed)
-    log("fitting spectro_cnn")
-    cnn = SpectroCNNDetector.fit(
-        train.windows,
-        train.labels,
-        epochs=cnn_epochs,
-        seed=seed,
-        on_epoch=lambda e, loss: log(f"  spectro_cnn epoch {e + 1}/{cnn_epochs} loss {loss:.4f}"),
-    )
-    detectors: list[Any] = [cnn, fp, ac]
-    if with_encoder:
-        detectors.append(fit_speech_encoder(train.windows, train.labels, seed=seed, log=log))
-
+    train, calib = _train_and_calib(manifest, window_s, crops_per_clip, seed, log, track)
+    detectors = _fit_detectors(train, cnn_epochs, acoustic_epochs, seed, with_encoder, log)
     log("fitting the ensemble on calib")
-    scores: dict[str, np.ndarray] = {}
-    for det in detectors:
-        scores[det.name] = np.concatenate(
-            [det.predict(calib.windows[i : i + 128]) for i in range(0, len(calib.windows), 128)]
-        )
-    ensemble = Ensemble.fit(scores, calib.labels)
+    ensemble = Ensemble.fit(_calib_scores(detectors, calib.windows), calib.labels)
     names = [d.name for d in detectors]
     return save_bundle(
         out,
@@ -161,6 +131,56 @@ def train_bundle(
         },
         profiles={Profile.default: names, Profile.fast: fast_members(names)},
     )
+
+
+def _train_and_calib(
+    manifest: Path,
+    window_s: float,
+    crops_per_clip: int,
+    seed: int,
+    log: Log,
+    track: Callable[[Iterable[Any], str], Iterable[Any]],
+) -> tuple[WindowSet, WindowSet]:
+    """The `train` and `calib` windows (different crop seeds); each split needs both classes."""
+    train = load_windows(manifest, "train", window_s=window_s, crops_per_clip=crops_per_clip, seed=seed, track=track)
+    log(f"train: {len(train.labels)} windows, {int(train.labels.sum())} ai")
+    calib = load_windows(
+        manifest, "calib", window_s=window_s, crops_per_clip=crops_per_clip, seed=seed + 1, track=track
+    )
+    log(f"calib: {len(calib.labels)} windows, {int(calib.labels.sum())} ai")
+    if len(set(train.labels.tolist())) < 2 or len(set(calib.labels.tolist())) < 2:
+        raise ValueError("train and calib splits each need both human and ai clips")
+    return train, calib
+
+
+def _fit_detectors(
+    train: WindowSet, cnn_epochs: int, acoustic_epochs: int, seed: int, with_encoder: bool, log: Log
+) -> list[Any]:
+    """Every detector fitted on the train windows, in the bundle's order."""
+    log("fitting fakeprint")
+    fp = fit_fakeprint(train.windows, train.labels, seed=seed)
+    log("fitting acoustic")
+    ac = fit_acoustic(train.windows, train.labels, replace(ACOUSTIC, epochs=acoustic_epochs), seed=seed)
+    log("fitting spectro_cnn")
+    cnn = fit_spectro_cnn(
+        train.windows,
+        train.labels,
+        replace(SPECTRO_CNN, epochs=cnn_epochs),
+        seed=seed,
+        on_epoch=lambda e, loss: log(f"  spectro_cnn epoch {e + 1}/{cnn_epochs} loss {loss:.4f}"),
+    )
+    detectors: list[Any] = [cnn, fp, ac]
+    if with_encoder:
+        detectors.append(fit_speech_encoder(train.windows, train.labels, seed=seed, log=log))
+    return detectors
+
+
+def _calib_scores(detectors: list[Any], windows: np.ndarray) -> dict[str, np.ndarray]:
+    """Each detector's P(ai) on the calib windows (batches of 128)."""
+    return {
+        det.name: np.concatenate([det.predict(windows[i : i + 128]) for i in range(0, len(windows), 128)])
+        for det in detectors
+    }
 
 
 def fit_speech_encoder(windows: np.ndarray, labels: np.ndarray, *, seed: int = 0, log: Log = print) -> Any:

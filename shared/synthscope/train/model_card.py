@@ -45,15 +45,27 @@ def _verdict(value: float | None, target: float, *, percent: bool = True) -> str
 
 
 def write_model_card(bundle_dir: Path, metrics: dict[str, Any], *, notes: str = "") -> Path:
+    """Write `MODEL_CARD.md` from the evaluation's metrics, and record their summary in the manifest."""
     manifest = json.loads((bundle_dir / MANIFEST).read_text())
     td = manifest.get("training_data", {})
     held_out = list(td.get("held_out_engines", []))
     summary = metrics_summary(metrics, held_out)
     update_manifest(bundle_dir, metrics=summary)
-    sha = manifest.get("files", {})
+    lines = [*_detectors(manifest), *_training_data(td, held_out), *_held_out(summary)]
+    lines += ["", markdown_tables(metrics), "", "## Known limits", *LIMITS]
+    if notes:
+        lines += ["", "## Notes from training", notes]
+    lines += ["", "## Files", "", "| file | sha256 |", "|---|---|"]
+    lines += [f"| {f} | `{h}` |" for f, h in sorted(manifest.get("files", {}).items())]
+    card = bundle_dir / CARD
+    card.write_text("\n".join(lines) + "\n")
+    return card
+
+
+def _detectors(manifest: dict[str, Any]) -> list[str]:
+    """Title, what the bundle does, and each detector's share of the stacker's weight."""
     ens = manifest["ensemble"]["stackers"]["+".join(sorted(manifest["ensemble"]["detectors"]))]
     total = sum(abs(w) for w in ens["coef"].values()) or 1.0
-
     lines = [
         f"# Model card — {manifest['name']} {manifest['version']}",
         "",
@@ -70,7 +82,12 @@ def write_model_card(bundle_dir: Path, metrics: dict[str, Any], *, notes: str = 
     ]
     for d in manifest["detectors"]:
         lines.append(f"| {d['name']} | {d['version']} | {abs(ens['coef'].get(d['name'], 0.0)) / total:.2f} |")
-    lines += [
+    return lines
+
+
+def _training_data(td: dict[str, Any], held_out: list[str]) -> list[str]:
+    """How the corpus was built, its clips and minutes per split/label, sources and engines."""
+    lines = [
         "",
         "## Training data",
         "Built by `synthscope corpus build` from Debian and PyPI packages only (DESIGN §6; nothing downloaded "
@@ -84,11 +101,18 @@ def write_model_card(bundle_dir: Path, metrics: dict[str, Any], *, notes: str = 
     ]
     for key, n in td.get("clips", {}).items():
         lines.append(f"| {key} | {n} | {td.get('minutes', {}).get(key, '–')} |")
-    lines += [
+    return [
+        *lines,
         "",
         f"Sources: {', '.join(td.get('sources', [])) or '–'}.",
         f"AI engines: {', '.join(td.get('engines', [])) or '–'}.",
         f"Held out entirely (test split only): **{', '.join(held_out) or 'none'}**.",
+    ]
+
+
+def _held_out(summary: dict[str, Any]) -> list[str]:
+    """The targets table: overall EER, each held-out engine's EER, and ECE, against their goals."""
+    lines = [
         "",
         "## Held-out results",
         f"Split `{summary['split']}`, {summary['n_clips']} clips; clip score = mean of its windows' calibrated "
@@ -110,14 +134,7 @@ def write_model_card(bundle_dir: Path, metrics: dict[str, Any], *, notes: str = 
         f"| ECE overall (wav) | ≤ {TARGETS['ece']:.3f} | {ece} | "
         f"{_verdict(summary['ece'], TARGETS['ece'], percent=False)} |"
     )
-    lines += ["", markdown_tables(metrics), "", "## Known limits", *LIMITS]
-    if notes:
-        lines += ["", "## Notes from training", notes]
-    lines += ["", "## Files", "", "| file | sha256 |", "|---|---|"]
-    lines += [f"| {f} | `{h}` |" for f, h in sorted(sha.items())]
-    card = bundle_dir / CARD
-    card.write_text("\n".join(lines) + "\n")
-    return card
+    return lines
 
 
 LIMITS = [

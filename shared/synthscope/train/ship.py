@@ -27,7 +27,7 @@ from synthscope.detect.verdict import Thresholds
 from synthscope.train.benchmark.cache import FeatureCache
 from synthscope.train.benchmark.extract import AUGMENTED, STORED, ExtractionStats, plan, run_extraction
 from synthscope.train.benchmark.folds import FoldRunner
-from synthscope.train.benchmark.heads import BUDGET, Budget, EncoderHeadTorch
+from synthscope.train.benchmark.heads import BUDGET, Budget, EncoderHeadTorch, Head
 from synthscope.train.benchmark.protocol import read_rows
 from synthscope.train.benchmark.registry import select
 from synthscope.train.benchmark.results import ENSEMBLE, ENSEMBLE_FAST, FoldResult
@@ -103,40 +103,7 @@ def ship(cfg: ShipConfig, log: Log = print) -> Path:
     if not bench.get("stacker"):
         raise ValueError(f"{cfg.bench} has no out-of-fold stacker")
     stacker = restrict(Ensemble.from_json(bench["stacker"]), members)
-    rows = read_rows(cfg.manifest)
-    log(f"hashing {len(rows)} clips")
-    conditions = {STORED, *([AUGMENTED] if cfg.budget.augment else [])}
-    stats = ExtractionStats()
-    shas, needs = hash_clips(rows, {r.index: conditions for r in rows}, stats)
-    for unreadable, why in stats.failed:
-        log(f"skipped, unreadable: {unreadable} ({why})")
-    specs = select(members)
-    cache = FeatureCache(cfg.cache, float(bench["window_s"]))
-    try:
-        extractors = {n: s.extractor() for n, s in specs.items()}
-        runner = FoldRunner(
-            rows,
-            shas,
-            cache,
-            extractors,
-            {n: s.head(cfg.budget) for n, s in specs.items()},
-            cfg.budget,
-            codecs=[],
-            seed=cfg.seed,
-            max_eval_clips=0,
-        )
-        jobs = plan(cache, extractors, needs, stats)
-        if jobs:  # e.g. augmented copies of test-split clips, which no benchmark fold trains on
-            log(f"extracting {len(jobs)} clips the benchmark did not cache ({cfg.workers} worker(s))")
-            factories = {n: s.extractor for n, s in specs.items()}
-            run_extraction(
-                cache, extractors, factories, jobs, window_s=float(bench["window_s"]), workers=cfg.workers, stats=stats
-            )
-        res = FoldResult("all", "in-distribution")
-        log(f"fitting {', '.join(members)} on every clip")
-        fitted = runner.fit_heads(sorted(shas), res)
-    finally:
-        cache.close()
+    fitted, res = _fit_on_everything(cfg, members, float(bench["window_s"]), log)
     log(f"fitted on {res.fit_windows} windows of {res.fit_clips} clips: {res.fit_seconds}")
     path = save_bundle(
         cfg.out,
@@ -161,3 +128,42 @@ def ship(cfg: ShipConfig, log: Log = print) -> Path:
     speed = json.loads(cfg.speed.read_text()) if cfg.speed else None
     log(f"model card: {write_bundle_card(path, bench, speed)}")
     return path
+
+
+def _fit_on_everything(
+    cfg: ShipConfig, members: list[str], window_s: float, log: Log
+) -> tuple[dict[str, Head], FoldResult]:
+    """Hash every clip, extract what the benchmark's cache lacks, and fit each member's head on it all."""
+    rows = read_rows(cfg.manifest)
+    log(f"hashing {len(rows)} clips")
+    conditions = {STORED, *([AUGMENTED] if cfg.budget.augment else [])}
+    stats = ExtractionStats()
+    shas, needs = hash_clips(rows, {r.index: conditions for r in rows}, stats)
+    for unreadable, why in stats.failed:
+        log(f"skipped, unreadable: {unreadable} ({why})")
+    specs = select(members)
+    cache = FeatureCache(cfg.cache, window_s)
+    try:
+        extractors = {n: s.extractor() for n, s in specs.items()}
+        runner = FoldRunner(
+            rows,
+            shas,
+            cache,
+            extractors,
+            {n: s.head(cfg.budget) for n, s in specs.items()},
+            cfg.budget,
+            codecs=[],
+            seed=cfg.seed,
+            max_eval_clips=0,
+        )
+        jobs = plan(cache, extractors, needs, stats)
+        if jobs:  # e.g. augmented copies of test-split clips, which no benchmark fold trains on
+            log(f"extracting {len(jobs)} clips the benchmark did not cache ({cfg.workers} worker(s))")
+            factories = {n: s.extractor for n, s in specs.items()}
+            run_extraction(cache, extractors, factories, jobs, window_s=window_s, workers=cfg.workers, stats=stats)
+        res = FoldResult("all", "in-distribution")
+        log(f"fitting {', '.join(members)} on every clip")
+        fitted = runner.fit_heads(sorted(shas), res)
+    finally:
+        cache.close()
+    return fitted, res

@@ -1,8 +1,8 @@
 """Heads: the trainable half of each detector, refitted on cached features for every fold.
 
-Each head wraps the class the shipped detector uses (`FakeprintDetector`, `AcousticDetector`,
-`SpectroCNNDetector`) through its features entry points, so the benchmark measures the model
-that ships, not a look-alike.
+Each head fits what the shipped detector fits (`fit_fakeprint_features`, and
+`train/detectors.py`'s `fit_acoustic`, `fit_spectro_cnn`) on cached features, so the benchmark
+measures the model that ships, not a look-alike.
 
 `BUDGET` (with the run's `max_eval_clips`) is the one place that sizes a fold's cost. The CNN
 dominates it: on two CPU cores a training step costs ~25 ms per window and scoring ~7 ms, so
@@ -13,11 +13,12 @@ MLP heads take seconds. About 2–2.5 min per fold on two cores, ~45 min for 20 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 
+from synthscope.train.detectors import ACOUSTIC, SPECTRO_CNN, fit_acoustic, fit_fakeprint_features, fit_spectro_cnn
 from synthscope.train.encoder_head import HeadParams, fit_head, head_probabilities
 
 #: The speech_encoder head the benchmark and the shipped bundle use.
@@ -30,7 +31,7 @@ class Budget:
 
     cnn_max_windows: int = 1200  # training windows for spectro_cnn (the others use every fit window)
     cnn_epochs: int = 2
-    acoustic_epochs: int = 60
+    acoustic_epochs: int = ACOUSTIC.epochs
     calib_max_windows: int = 2000  # the stacker has a handful of weights; more calib windows add little
     augment: bool = True  # also fit on each fit clip through one more random channel (`augment.channel_augment`)
     device: str = "auto"
@@ -74,9 +75,8 @@ class FakeprintHead:
     def fit(
         self, features: np.ndarray, labels: np.ndarray, seed: int, groups: np.ndarray | None = None
     ) -> FakeprintHead:
-        from synthscope.detect.fakeprint import FakeprintDetector
 
-        return FakeprintHead(self.budget, FakeprintDetector.fit_features(features, labels, seed=seed))
+        return FakeprintHead(self.budget, fit_fakeprint_features(features, labels, seed=seed))
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         return np.asarray(self.model.predict_features(features), np.float32)
@@ -89,15 +89,14 @@ class AcousticHead:
     def fit(
         self, features: np.ndarray, labels: np.ndarray, seed: int, groups: np.ndarray | None = None
     ) -> AcousticHead:
-        from synthscope.detect.acoustic import AcousticDetector
         from synthscope.detect.acoustic import features as acoustic_features
 
         names = acoustic_features(np.zeros((1, 4800), np.float32))[1]  # the column names, from a probe
-        model = AcousticDetector.fit_features(
+        model = fit_acoustic(
             features.astype(np.float32),
-            names,
             labels,
-            epochs=self.budget.acoustic_epochs,
+            replace(ACOUSTIC, epochs=self.budget.acoustic_epochs),
+            names=names,
             seed=seed,
             device=self.budget.device,
         )
@@ -121,11 +120,13 @@ class SpectroCNNHead:
     def fit(
         self, features: np.ndarray, labels: np.ndarray, seed: int, groups: np.ndarray | None = None
     ) -> SpectroCNNHead:
-        from synthscope.detect.spectro_cnn import SpectroCNNDetector
-
         keep = balanced_subset(labels, self.max_windows, seed)  # a no-op when the runner already capped
-        model = SpectroCNNDetector.fit_features(
-            features[keep], labels[keep], epochs=self.budget.cnn_epochs, seed=seed, device=self.budget.device
+        model = fit_spectro_cnn(
+            features[keep],
+            labels[keep],
+            replace(SPECTRO_CNN, epochs=self.budget.cnn_epochs),
+            seed=seed,
+            device=self.budget.device,
         )
         return SpectroCNNHead(self.budget, model)
 

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -27,12 +26,12 @@ from rich.progress import (
 )
 
 from synthscope.audio.decode import file_sha256
-from synthscope.config import SAMPLE_RATE
 from synthscope.detect.ensemble import Ensemble
 from synthscope.detect.profiles import Profile
 from synthscope.train.augment import EVAL_CODECS
 from synthscope.train.benchmark.cache import FeatureCache
 from synthscope.train.benchmark.extract import AUGMENTED, STORED, ExtractionStats, condition_audio, plan, run_extraction
+from synthscope.train.benchmark.extractors import Extractor
 from synthscope.train.benchmark.folds import DETECTOR_THRESHOLD, FoldRunner
 from synthscope.train.benchmark.heads import BUDGET, Budget
 from synthscope.train.benchmark.protocol import Fold, Row, in_distribution_fold, loso_folds, read_rows
@@ -47,6 +46,7 @@ from synthscope.train.benchmark.stacking import (
     nested_scores,
     subset_summary,
 )
+from synthscope.train.evaluation.scoring import check_codecs
 from synthscope.train.metrics import summarize
 
 
@@ -135,49 +135,30 @@ def run_benchmark(
     console: Console | None = None,
     progress: bool = True,
 ) -> BenchResult:
-    """Run the whole leave-one-source-out benchmark and return (not write) its result."""
+    """Run the whole leave-one-source-out benchmark and return (not write) its result.
+
+    Steps: check the conditions, plan the folds, hash the clips, extract features (cached), refit
+    and score every fold, then stack the ensembles and assemble the result.
+    """
     console = console or Console(stderr=True)
     started = time.perf_counter()
-    codecs = tuple(dict.fromkeys(c.strip() for c in cfg.codecs if c.strip()))
-    if not codecs:
-        raise ValueError("name at least one codec condition")
-    probe = (0.1 * np.sin(2 * np.pi * 220 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)).astype(np.float32)
-    for c in codecs:  # an unknown condition fails now, not after an hour of extraction
-        condition_audio(probe, c)
+    codecs = _conditions(cfg.codecs)
     specs = select(list(cfg.detectors), registry)
     rows = read_rows(cfg.manifest)
-    folds = loso_folds(rows, cfg.groups or None)
-    if not folds:
-        raise ValueError(f"{cfg.manifest} has no groups to hold out")
-    indist = in_distribution_fold(rows) if cfg.in_distribution else None
+    folds, indist = _plan_folds(cfg, rows)
     needs = _needs([*folds, *([indist] if indist else [])], codecs, cfg.budget.augment)
 
     stats = ExtractionStats()
     hash_started = time.perf_counter()
     shas, by_sha = hash_clips(rows, needs, stats)
-    hash_seconds = time.perf_counter() - hash_started
+    timing = {"hash_s": time.perf_counter() - hash_started}
 
     cache = FeatureCache(cfg.cache, cfg.window_s)
     extractors = {name: spec.extractor() for name, spec in specs.items()}
     heads = {name: spec.head(cfg.budget) for name, spec in specs.items()}
     try:
-        jobs = plan(cache, extractors, by_sha, stats)
-        console.print(
-            f"{len(rows)} clips, {len(folds)} held-out groups, conditions {', '.join(codecs)}; "
-            f"features cached for {stats.entries_cached}/{stats.entries_needed} (clip, condition, extractor), "
-            f"{len(jobs)} clips to extract with {cfg.workers} worker(s)"
-        )
-        with _bar(console, progress and bool(jobs), "extract features", len(jobs)) as ticker:
-            run_extraction(
-                cache,
-                extractors,
-                {n: s.extractor for n, s in specs.items()},
-                jobs,
-                window_s=cfg.window_s,
-                workers=cfg.workers,
-                stats=stats,
-                tick=ticker.advance,
-            )
+        scope = f"{len(rows)} clips, {len(folds)} held-out groups, conditions {', '.join(codecs)}"
+        _extract(cfg, specs, cache, extractors, by_sha, stats, console, progress, scope)
         if cfg.extract_only:
             folds, indist = [], None
         runner = FoldRunner(
@@ -191,52 +172,144 @@ def run_benchmark(
             seed=cfg.seed,
             max_eval_clips=cfg.max_eval_clips,
         )
-        results = []
         folds_started = time.perf_counter()
         with _bar(console, progress, "folds", len(folds) + int(indist is not None)) as ticker:
-            for fold in folds:
-                ticker.describe(f"fold {fold.group}")
-                results.append(runner.run(fold))
-                ticker.advance()
-            ticker.describe("in-distribution")
-            indist_result = runner.run(indist) if indist else None
-            ticker.advance()
-        folds_seconds = time.perf_counter() - folds_started
+            results, indist_result = _run_folds(runner, folds, indist, ticker)
+        timing["folds_s"] = time.perf_counter() - folds_started
     finally:
         cache.close()
+    ensembles = _stack(runner, results, indist_result, list(specs), codecs, {f.group: set(f.eval) for f in folds})
+    return _result(cfg, codecs, list(specs), results, indist_result, ensembles, stats, extractors, started, timing)
+
+
+def _conditions(requested: tuple[str, ...]) -> tuple[str, ...]:
+    """The codec conditions, deduplicated; an unknown one fails now, not after an hour of extraction."""
+    if not any(c.strip() for c in requested):
+        raise ValueError("name at least one codec condition")
+    return check_codecs(requested, apply=condition_audio)
+
+
+def _plan_folds(cfg: BenchConfig, rows: list[Row]) -> tuple[list[Fold], Fold | None]:
+    """The leave-one-group-out folds, and the in-distribution fold when asked for."""
+    folds = loso_folds(rows, cfg.groups or None)
+    if not folds:
+        raise ValueError(f"{cfg.manifest} has no groups to hold out")
+    return folds, in_distribution_fold(rows) if cfg.in_distribution else None
+
+
+def _extract(
+    cfg: BenchConfig,
+    specs: dict[str, DetectorSpec],
+    cache: FeatureCache,
+    extractors: dict[str, Extractor],
+    by_sha: dict[str, tuple[Path, set[str]]],
+    stats: ExtractionStats,
+    console: Console,
+    progress: bool,
+    scope: str,
+) -> None:
+    """Extract (into the cache) every (clip, condition, extractor) it does not hold yet."""
+    jobs = plan(cache, extractors, by_sha, stats)
+    console.print(
+        f"{scope}; features cached for {stats.entries_cached}/{stats.entries_needed} (clip, condition, extractor), "
+        f"{len(jobs)} clips to extract with {cfg.workers} worker(s)"
+    )
+    with _bar(console, progress and bool(jobs), "extract features", len(jobs)) as ticker:
+        run_extraction(
+            cache,
+            extractors,
+            {n: s.extractor for n, s in specs.items()},
+            jobs,
+            window_s=cfg.window_s,
+            workers=cfg.workers,
+            stats=stats,
+            tick=ticker.advance,
+        )
+
+
+def _run_folds(
+    runner: FoldRunner, folds: list[Fold], indist: Fold | None, ticker: _Ticker
+) -> tuple[list[FoldResult], FoldResult | None]:
+    """Refit and score every held-out fold, then the in-distribution one, ticking the bar."""
+    results = []
+    for fold in folds:
+        ticker.describe(f"fold {fold.group}")
+        results.append(runner.run(fold))
+        ticker.advance()
+    ticker.describe("in-distribution")
+    indist_result = runner.run(indist) if indist else None
+    ticker.advance()
+    return results, indist_result
+
+
+@dataclass(frozen=True)
+class _Ensembles:
+    """The stacked ensembles: their threshold, chosen profiles, subset table and shipped stacker."""
+
+    threshold: float
+    profiles: dict[str, list[str]]
+    subsets: dict[str, dict[str, dict[str, float]]]
+    stacker: Ensemble | None
+
+
+def _stack(
+    runner: FoldRunner,
+    results: list[FoldResult],
+    indist_result: FoldResult | None,
+    detectors: list[str],
+    codecs: tuple[str, ...],
+    eval_rows: dict[str, set[int]],
+) -> _Ensembles:
+    """Score every detector subset out of fold, choose the profiles, write their metrics into the
+    fold results, and fit the stacker that ships (on all folds' out-of-fold predictions)."""
     threshold = runner.ensemble_threshold
-    eval_rows = {f.group: set(f.eval) for f in folds}
-    table = nested_scores(runner.oof, results, list(specs), threshold, eval_rows)
+    table = nested_scores(runner.oof, results, detectors, threshold, eval_rows)
     subset_table = {c: subset_summary(table, c) for c in codecs}
-    chosen = choose_profiles(subset_table, list(specs))
+    chosen = choose_profiles(subset_table, detectors)
     report_names: dict[str, str] = {Profile.default: ENSEMBLE, Profile.fast: ENSEMBLE_FAST}
     if chosen.get(Profile.fast) == chosen.get(Profile.default):  # nothing needs the encoder: one ensemble
         report_names.pop(Profile.fast)
     profiles = {report_names[p]: members for p, members in chosen.items() if p in report_names}
     apply_profiles(results, table, {p: m for p, m in chosen.items() if p in report_names}, report_names)
-    stacker = fit_oof(runner.oof, list(specs))
+    stacker = fit_oof(runner.oof, detectors)
     if indist_result is not None and stacker is not None and indist_result.group in runner.oof:
         _score_in_distribution(indist_result, runner.oof[indist_result.group], stacker, profiles, threshold)
-    names = [*specs, *profiles]
+    return _Ensembles(threshold, profiles, subset_table, stacker)
+
+
+def _result(
+    cfg: BenchConfig,
+    codecs: tuple[str, ...],
+    detectors: list[str],
+    results: list[FoldResult],
+    indist_result: FoldResult | None,
+    ens: _Ensembles,
+    stats: ExtractionStats,
+    extractors: dict[str, Extractor],
+    started: float,
+    timing: dict[str, float],
+) -> BenchResult:
+    """Everything `loso.json` holds, from the run's parts."""
+    names = [*detectors, *ens.profiles]
     return BenchResult(
         manifest=str(cfg.manifest),
         codecs=list(codecs),
         detectors=names,
-        thresholds={**dict.fromkeys(specs, DETECTOR_THRESHOLD), **dict.fromkeys(profiles, threshold)},
+        thresholds={**dict.fromkeys(detectors, DETECTOR_THRESHOLD), **dict.fromkeys(ens.profiles, ens.threshold)},
         seed=cfg.seed,
         window_s=cfg.window_s,
         budget={**asdict(cfg.budget), "max_eval_clips_per_class": cfg.max_eval_clips},
         folds=results,
         in_distribution=indist_result,
         summary=summarise(results, list(codecs), names),
-        profiles=profiles,
-        subsets=subset_table,
-        stacker=stacker.to_json() if stacker is not None else None,
+        profiles=ens.profiles,
+        subsets=ens.subsets,
+        stacker=ens.stacker.to_json() if ens.stacker is not None else None,
         timing={
             "total_s": round(time.perf_counter() - started, 2),
-            "hash_s": round(hash_seconds, 2),
+            "hash_s": round(timing["hash_s"], 2),
             "extraction_s": round(stats.seconds, 2),
-            "folds_s": round(folds_seconds, 2),
+            "folds_s": round(timing["folds_s"], 2),
         },
         extraction={
             **asdict(stats),

@@ -162,6 +162,35 @@ def build_corpus(
     _end_with_newline(prog_path)
     pending = [i for i in items if i.key not in done]
     console.print(f"{len(items)} items planned, {len(items) - len(pending)} done, {len(pending)} to render")
+    failures = _render_pending(pending, done, prog_path, out_dir, seed, workers, console, progress)
+
+    rows = list(_rows(items, split_of, done))
+    manifest = write_manifest(out_dir, rows)
+    empty = sum(1 for i in items if i.key in done and not done[i.key])
+    run_note = (
+        f"built with scale={scale}, seed={seed}, sources={','.join(names)}; this run rendered {len(pending)} items "
+        f"({len(items) - len(pending)} resumed) in {time.time() - t_start:.0f} s wall with {workers} workers"
+    )
+    _write_summary(out_dir, rows, run_note, empty, failures)
+    hours = sum(float(str(r["duration_s"])) for r in rows) / 3600
+    console.print(
+        f"[bold green]Done[/]: {len(rows)} clips, {hours:.2f} h, {len(failures)} failed items, "
+        f"{time.time() - t_start:.0f} s → {manifest}"
+    )
+    return manifest
+
+
+def _render_pending(
+    pending: list[Item],
+    done: Done,
+    prog_path: Path,
+    out_dir: Path,
+    seed: int,
+    workers: int,
+    console: Console,
+    progress: bool,
+) -> list[str]:
+    """Render every pending item into `done` (and progress.jsonl) under a progress bar; the failures."""
     with _progress(console, progress) as bar, prog_path.open("a", encoding="utf-8") as log_f:
         run = _Run(log_f, done)
         cost_total, cost_done = sum(i.cost for i in pending) or 1e-9, 0.0
@@ -174,24 +203,20 @@ def build_corpus(
 
         if pending:
             _render_all(pending, run, out_dir, seed, workers, tick)
+    return run.failures
 
-    rows = list(_rows(items, split_of, done))
-    manifest = write_manifest(out_dir, rows)
-    empty = sum(1 for i in items if i.key in done and not done[i.key])
+
+def _write_summary(
+    out_dir: Path, rows: list[dict[str, object]], run_note: str, empty: int, failures: list[str]
+) -> None:
+    """SUMMARY.md: the corpus tables with how this run built it."""
     notes = [
-        f"built with scale={scale}, seed={seed}, sources={','.join(names)}; this run rendered {len(pending)} items "
-        f"({len(items) - len(pending)} resumed) in {time.time() - t_start:.0f} s wall with {workers} workers",
+        run_note,
         "splits are by speaker / voice / track group (≈60/20/20 of duration per pool); Kokoro blends follow their "
         "dominant voice; vocoder twins follow their human original (same speaker and content)",
         "both classes went through the same chain: 16 kHz, trim, loudness, room reverb, band-limit, noise, codec",
         f"{empty} items produced no clip ≥ 1 s after trimming (dropped)",
     ]
-    if run.failures:
-        notes.append(f"{len(run.failures)} items failed (retried on the next run): " + "; ".join(run.failures[:5]))
+    if failures:
+        notes.append(f"{len(failures)} items failed (retried on the next run): " + "; ".join(failures[:5]))
     (out_dir / "SUMMARY.md").write_text(summary_markdown(rows, notes), encoding="utf-8")
-    hours = sum(float(str(r["duration_s"])) for r in rows) / 3600
-    console.print(
-        f"[bold green]Done[/]: {len(rows)} clips, {hours:.2f} h, {len(run.failures)} failed items, "
-        f"{time.time() - t_start:.0f} s → {manifest}"
-    )
-    return manifest

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -170,14 +171,17 @@ def condition(x: np.ndarray, codec: str) -> np.ndarray:
     return np.asarray(apply_codec(x, codec), dtype=np.float32)
 
 
-def check_codecs(codecs: Sequence[str]) -> tuple[str, ...]:
-    """Deduplicated conditions, each tried once on a probe: an unknown one fails now, not after an hour."""
+def check_codecs(
+    codecs: Sequence[str], *, apply: Callable[[np.ndarray, str], np.ndarray] = condition
+) -> tuple[str, ...]:
+    """Deduplicated conditions, each tried once on a probe through `apply`: an unknown one fails now,
+    not after an hour."""
     conditions = tuple(dict.fromkeys(c.strip() for c in codecs if c.strip()))
     if not conditions:
         raise ValueError("at least one codec condition is needed")
     probe = (0.1 * np.sin(2 * np.pi * 440 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)).astype(np.float32)
     for codec in conditions:
-        condition(probe, codec)
+        apply(probe, codec)
     return conditions
 
 
@@ -260,8 +264,7 @@ def score_clips(
     durations = np.full(len(clips), np.nan)
     failed: dict[int, str] = {}
     started = time.perf_counter()
-
-    def run(tick: Callable[[int, Clip], None]) -> None:
+    with _clip_ticker(progress, label, len(clips), console) as tick:
         for i, clip in enumerate(clips):
             try:
                 x = decode_all(clip.path, max_duration_s=max_duration_s)
@@ -276,22 +279,6 @@ def score_clips(
                     batcher.add(i, j, window)
             tick(i, clip)
         batcher.flush()
-
-    if progress is True:
-        with Progress(
-            TextColumn("[bold]evaluate[/] {task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        ) as bar:
-            task = bar.add_task(escape(label), total=len(clips))
-            run(lambda i, clip: bar.update(task, advance=1, description=escape(f"{label}: {clip.path.name}")))
-    elif callable(progress):
-        run(lambda i, clip: progress(i + 1, len(clips)))
-    else:
-        run(lambda i, clip: None)
     ens, dets = scores.clip_means()
     return ScoreRun(
         ens=ens,
@@ -302,3 +289,26 @@ def score_clips(
         windows=batcher.windows_scored,
         windows_gated=batcher.windows_gated,
     )
+
+
+@contextmanager
+def _clip_ticker(
+    progress: ProgressArg, label: str, total: int, console: Console | None
+) -> Iterator[Callable[[int, Clip], None]]:
+    """`tick(index, clip)` after each clip: a Rich bar (True), the caller's (done, total) callback, or nothing."""
+    if progress is True:
+        with Progress(
+            TextColumn("[bold]evaluate[/] {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        ) as bar:
+            task = bar.add_task(escape(label), total=total)
+            yield lambda i, clip: bar.update(task, advance=1, description=escape(f"{label}: {clip.path.name}"))
+    elif callable(progress):
+        report = progress
+        yield lambda i, clip: report(i + 1, total)
+    else:
+        yield lambda i, clip: None
