@@ -78,16 +78,8 @@ def build(settings: Settings, *, deliver_tasks: bool = False) -> Backends:
             subkey(settings.hmac_secret, "upload-url"),
             default_base_url=settings.public_url or "http://127.0.0.1:8080",
         )
-        backends = Backends(
-            blobs=blobs,
-            reports=reports,
-            queue=queue,
-            accounts=accounts,
-            kind="local",
-            inline_io=True,
-            upload_receiver=blobs,
-            _closers=[reports, accounts, queue],
-        )
+        backends = Backends(blobs, reports, queue, accounts, "local", inline_io=True, upload_receiver=blobs)
+        backends._closers += [reports, accounts, queue]
         if deliver_tasks and settings.queue_dispatch:
             backends.background.append(_dispatcher(settings, queue, reports))
         return backends

@@ -18,7 +18,7 @@ from synthscope.detect.acoustic import HIDDEN, READABLE, AcousticDetector, Acous
 from synthscope.detect.base import resolve_device, to_tensor
 from synthscope.detect.fakeprint import FakeprintDetector, residue
 from synthscope.detect.spectro_cnn import SpectroCNNDetector, SpectroNet, spec_tensor
-from synthscope.train.trainer import OnEpoch, balanced_bce, fit_loop, shuffled_batches, steps_per_epoch
+from synthscope.train.trainer import OnEpoch, Optim, balanced_bce, fit_loop, shuffled_batches, steps_per_epoch
 
 #: Windows per feature-extraction call when fitting `acoustic` from waveforms (memory, not the model).
 FEATURE_CHUNK = 256
@@ -115,10 +115,8 @@ def fit_acoustic(
         net,
         shuffled_batches(len(xt), params.batch_size, rng),
         lambda idx: loss_fn(net(xt[idx]), yt[idx]),
-        epochs=params.epochs,
-        lr=params.lr,
-        weight_decay=params.weight_decay,
-        on_epoch=on_epoch,
+        Optim(params.epochs, params.lr, params.weight_decay),
+        on_epoch,
     )
     return AcousticDetector(net, names, readable_stats(feats, names, labels), device)
 
@@ -166,10 +164,12 @@ def fit_spectro_cnn(
         net,
         shuffled_batches(len(labels), params.batch_size, rng),
         lambda idx: loss_fn(logits(idx, int(rng.integers(0, x.shape[-1]))), y_all[idx].to(dev)),
-        epochs=params.epochs,
-        lr=params.lr,
-        weight_decay=params.weight_decay,
-        one_cycle_steps=params.epochs * steps_per_epoch(len(labels), params.batch_size),
-        on_epoch=on_epoch,
+        Optim(
+            params.epochs,
+            params.lr,
+            params.weight_decay,
+            params.epochs * steps_per_epoch(len(labels), params.batch_size),
+        ),
+        on_epoch,
     )
     return SpectroCNNDetector(net.cpu(), params.width, device)

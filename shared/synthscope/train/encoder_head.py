@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from synthscope.detect.encoder_head import EncoderHead
-from synthscope.train.trainer import fit_loop
+from synthscope.train.trainer import Optim, fit_loop
 
 
 @dataclass(frozen=True)
@@ -140,9 +140,7 @@ def fit_head(
         head,
         lambda: (draw(params.batch) for _ in range(steps)),
         loss_for,
-        epochs=params.epochs,
-        lr=params.lr,
-        weight_decay=params.weight_decay,
+        Optim(params.epochs, params.lr, params.weight_decay),
     )
     return head
 

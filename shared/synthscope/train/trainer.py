@@ -9,6 +9,7 @@ the same way and the benchmark's heads train exactly as the shipped detectors do
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -40,29 +41,36 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return int(np.ceil(n / batch_size))
 
 
+@dataclass(frozen=True)
+class Optim:
+    """AdamW for `epochs` passes; `one_cycle_steps` (the total number of optimiser steps) turns on a one-cycle
+    learning-rate schedule peaking at `lr`."""
+
+    epochs: int
+    lr: float
+    weight_decay: float
+    one_cycle_steps: int | None = None
+
+
 def fit_loop(
     net: nn.Module,
     batches: Callable[[], Iterable[np.ndarray]],
     loss_for: Callable[[np.ndarray], torch.Tensor],
-    *,
-    epochs: int,
-    lr: float,
-    weight_decay: float,
-    one_cycle_steps: int | None = None,
+    optim: Optim,
     on_epoch: OnEpoch | None = None,
 ) -> None:
-    """Train `net` in place: AdamW over `epochs` passes of `batches()`, leaving it in eval mode.
+    """Train `net` in place over `optim.epochs` passes of `batches()`, leaving it in eval mode.
 
-    `loss_for(indices)` returns the (mean) loss of one batch; `one_cycle_steps` (the total number
-    of optimiser steps) turns on a one-cycle learning-rate schedule peaking at `lr`.
+    `loss_for(indices)` returns the (mean) loss of one batch.
     """
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.AdamW(net.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+    steps = optim.one_cycle_steps
     sched = (
-        torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(one_cycle_steps, 1))
-        if one_cycle_steps is not None
+        torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=optim.lr, total_steps=max(steps, 1))
+        if steps is not None
         else None
     )
-    for epoch in range(epochs):
+    for epoch in range(optim.epochs):
         net.train()
         total, seen = 0.0, 0
         for idx in batches():

@@ -8,38 +8,22 @@ event de-duplication is one `create()`, which fails when the id exists.
 from __future__ import annotations
 
 import hashlib
-import time
-from collections.abc import Callable
 from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from synthscope.backends.gcp.reports import iso
+from synthscope.backends.gcp.firestore_base import FirestoreStore, iso
 
 
-class FirestoreAccountStore:
-    def __init__(
-        self,
-        client: firestore.Client,
-        *,
-        prefix: str = "",
-        clock: Callable[[], float] = time.time,
-        max_attempts: int = 25,
-    ) -> None:
-        self.db = client
-        self.clock = clock
-        self.max_attempts = max_attempts
-        self.entitlements = client.collection(f"{prefix}entitlements")
-        self.quotas = client.collection(f"{prefix}quotas")
-        self.customers = client.collection(f"{prefix}billing_customers")  # doc id: user id
-        self.customer_users = client.collection(f"{prefix}billing_customer_users")  # doc id: customer id
-        self.events = client.collection(f"{prefix}webhook_events")  # doc id: event id
-        self.api_keys = client.collection(f"{prefix}api_keys")  # doc id: key id (the hash is a field)
-
-    def _tx(self, fn: Callable[[Any], Any]) -> Any:
-        """Run fn(transaction) in a Firestore transaction, retried on contention by the client."""
-        return firestore.transactional(fn)(self.db.transaction(max_attempts=self.max_attempts))
+class FirestoreAccountStore(FirestoreStore):
+    def open_collections(self) -> None:
+        self.entitlements = self.collection("entitlements")
+        self.quotas = self.collection("quotas")
+        self.customers = self.collection("billing_customers")  # doc id: user id
+        self.customer_users = self.collection("billing_customer_users")  # doc id: customer id
+        self.events = self.collection("webhook_events")  # doc id: event id
+        self.api_keys = self.collection("api_keys")  # doc id: key id (the hash is a field)
 
     def consume_quota(self, key: str, period: str, limit: int, *, amount: int = 1) -> tuple[bool, int]:
         ref = self.quotas.document(hashlib.sha256(f"{key}\x00{period}".encode()).hexdigest())

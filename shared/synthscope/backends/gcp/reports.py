@@ -14,14 +14,13 @@ import gzip
 import hashlib
 import json
 import secrets
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
+from synthscope.backends.gcp.firestore_base import FirestoreStore, iso
 from synthscope.ports import CallbackState, Claim, IdempotencyRecord
 from synthscope.reports.schema import Status
 from synthscope.reports.status import check_transition, claimable, is_terminal
@@ -66,10 +65,6 @@ def stored_size(value: Any) -> int:
     return 16  # sentinels, references: small
 
 
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _read(tx: Any, ref: Any) -> dict[str, Any] | None:
     """A document read inside a transaction: its fields, or None when it does not exist."""
     snap = ref.get(transaction=tx)
@@ -80,32 +75,28 @@ def _read(tx: Any, ref: Any) -> dict[str, Any] | None:
 PIN_TTL_S = 8 * 86_400
 
 
-class FirestoreReportStore:
+class FirestoreReportStore(FirestoreStore):
     def __init__(
         self,
         client: firestore.Client,
         *,
         spill: ObjectSink | None = None,
         spill_bytes: int = DEFAULT_SPILL_BYTES,
-        prefix: str = "",
-        clock: Callable[[], float] = time.time,
-        max_attempts: int = 25,
+        **store: Any,
     ) -> None:
-        self.db = client
+        """`spill`: where timelines too big for a document go; `store`: FirestoreStore's prefix, clock and
+        max_attempts."""
         self.spill = spill
         self.spill_bytes = spill_bytes
-        self.clock = clock
-        self.max_attempts = max_attempts
-        self.reports = client.collection(f"{prefix}reports")
-        self.idempotency = client.collection(f"{prefix}idempotency")
-        self.results = client.collection(f"{prefix}results")
-        self.object_pins = client.collection(f"{prefix}object_pins")  # doc id: sha256 of the object name
+        super().__init__(client, **store)
+
+    def open_collections(self) -> None:
+        self.reports = self.collection("reports")
+        self.idempotency = self.collection("idempotency")
+        self.results = self.collection("results")
+        self.object_pins = self.collection("object_pins")  # doc id: sha256 of the object name
 
     # -- plumbing --------------------------------------------------------------------------------------
-
-    def _tx(self, fn: Callable[[Any], Any]) -> Any:
-        """Run fn(transaction) in a Firestore transaction, retried on contention by the client."""
-        return firestore.transactional(fn)(self.db.transaction(max_attempts=self.max_attempts))
 
     @staticmethod
     def _public(raw: dict[str, Any]) -> dict[str, Any]:

@@ -102,13 +102,8 @@ class SqliteAccountStore:
         return [json.loads(r["doc"]) for r in rows]
 
     def link_customer(self, user_id: str, customer_id: str) -> str:
-        with self.db.write() as c:
-            c.execute(
-                "INSERT OR IGNORE INTO billing_customers (user_id, customer_id, created_at) VALUES (?, ?, ?)",
-                (user_id, customer_id, self.clock()),
-            )
-            row = c.execute("SELECT customer_id FROM billing_customers WHERE user_id = ?", (user_id,)).fetchone()
-            return str(row["customer_id"])
+        customer = ("customer_id", customer_id)
+        return self.db.first_writer_wins("billing_customers", ("user_id", user_id), customer, self.clock())
 
     def customer_for_user(self, user_id: str) -> str | None:
         rows = self.db.read("SELECT customer_id FROM billing_customers WHERE user_id = ?", (user_id,))

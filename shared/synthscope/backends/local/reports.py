@@ -209,13 +209,9 @@ class SqliteReportStore:
         return json.loads(rows[0]["result"]) if rows else None
 
     def pin_object(self, object_name: str, audio_sha256: str) -> str:
-        with self.db.write() as c:
-            c.execute(
-                "INSERT OR IGNORE INTO object_pins (object_name, sha256, pinned_at) VALUES (?, ?, ?)",
-                (object_name, audio_sha256, self.clock()),
-            )
-            row = c.execute("SELECT sha256 FROM object_pins WHERE object_name = ?", (object_name,)).fetchone()
-        return str(row["sha256"])
+        return self.db.first_writer_wins(
+            "object_pins", ("object_name", object_name), ("sha256", audio_sha256), self.clock()
+        )
 
     # -- idempotency keys ------------------------------------------------------------------------------
 

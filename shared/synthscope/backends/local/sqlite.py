@@ -54,6 +54,17 @@ class Database:
         else:
             c.execute("COMMIT")
 
+    def first_writer_wins(self, table: str, key: tuple[str, object], value: tuple[str, object], at: float) -> str:
+        """Insert (key, value) unless the key has a row already; return the value stored under the key.
+
+        `table` and the column names are ours (never a caller's input): `(key, value, <table>'s time column)`.
+        """
+        (key_col, key_val), (value_col, value_val) = key, value
+        with self.write() as c:
+            c.execute(f"INSERT OR IGNORE INTO {table} VALUES (?, ?, ?)", (key_val, value_val, at))
+            row = c.execute(f"SELECT {value_col} FROM {table} WHERE {key_col} = ?", (key_val,)).fetchone()
+        return str(row[0])
+
     def read(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         return self.conn().execute(sql, params).fetchall()
 
