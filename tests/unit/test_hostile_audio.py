@@ -80,3 +80,12 @@ def test_a_lone_surviving_detector_gives_no_confident_verdict(tiny_bundle: Path,
     assert r.verdict is Verdict.uncertain and r.confidence == 0.0
     assert sorted(r.degraded) == ["acoustic", "spectro_cnn", "speech_encoder"]
     assert any("3 of 4 detectors failed" in e for e in r.explanation)
+
+
+def test_a_wav_claiming_an_absurd_sample_rate_is_corrupt_before_any_resampling(tmp_path: Path) -> None:
+    """Found by `make fuzz`: a 96 KB WAV claiming 2 Hz (block align 0x7fff) made the resampler multiply its frames
+    8000-fold, and the process's peak memory rose by 3.5 GB before the duration limit stopped it."""
+    pcm = (voice_like(3.0, np.random.default_rng(4)) * 32767).astype("<i2").tobytes()
+    path = _wav(tmp_path / "two-hertz.wav", pcm, tag=1, bits=16, rate=2)
+    with pytest.raises(CorruptAudio, match="sample rate of 2 Hz"):
+        decode_all(path, max_duration_s=600)

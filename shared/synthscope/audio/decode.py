@@ -26,6 +26,9 @@ MAX_BAD_PACKET_SHARE = 0.2
 
 #: A float sample beyond this many times full scale is not audio (a header or data lie), nor is a non-finite one.
 INVALID_LEVEL = 16.0
+#: Below this a stream is no audio we can judge (telephone speech is 8 kHz); a header claiming 2 Hz is a lie that
+#: would make the resampler multiply each frame 8000-fold (a 1 KB file asked for gigabytes).
+MIN_SAMPLE_RATE = 4000
 
 
 @dataclass
@@ -88,8 +91,15 @@ class AudioStream:
         elif self._container.duration is not None:
             declared = self._container.duration / av.time_base
         native = int(ctx.sample_rate or 0)
+        if 0 < native < MIN_SAMPLE_RATE:
+            self._container.close()
+            raise CorruptAudio(
+                f"a sample rate of {native} Hz is not audio that can be analysed (min {MIN_SAMPLE_RATE})"
+            )
         rate = sample_rate or native or SAMPLE_RATE
         self._max_samples = None if max_duration_s is None else int(max_duration_s * rate)
+        self._max_input_s = max_duration_s
+        self._input_s = 0.0  # decoded duration before resampling: checked before a frame is resampled
         self.info = StreamInfo(
             format=self._container.format.name.split(",")[0],
             sample_rate=native,
@@ -124,6 +134,7 @@ class AudioStream:
                     self._check_bad_share()
                     continue
                 for frame in frames:
+                    self._check_input(frame)
                     yield from self._emit(self._resample(frame))
             yield from self._emit(self._resampler.resample(None))
         except av.error.FFmpegError as exc:
@@ -131,6 +142,14 @@ class AudioStream:
         if self.info.decoded_samples == 0:
             raise CorruptAudio("no audio could be decoded from the file")
         self._check_bad_share(final=True)
+
+    def _check_input(self, frame: av.AudioFrame) -> None:
+        """Stop at the limit before a frame is resampled: one frame of a lying file can hold hours."""
+        if self._max_input_s is None:
+            return
+        self._input_s += frame.samples / max(int(frame.sample_rate or 0), 1)
+        if self._input_s > self._max_input_s + 1.0:
+            raise AudioTooLong(f"the audio lasts more than {self._max_input_s:.0f} s, the limit")
 
     def _resample(self, frame: av.AudioFrame) -> list[av.AudioFrame]:
         """A stream may change layout or rate mid-way (concatenated or damaged files): then flush the
