@@ -1,4 +1,4 @@
-"""One analysis path for `POST /analyze` and the worker: check → stored result → decode → duration limit → analyze.
+"""One analysis path for `POST /analyze` and the worker: check → stored result → decode under the duration limit.
 
 Both callers hold a local file and its sha256 and know the caller's limits; everything from
 there on is here, so a limit or a check added to one path can't be missing from the other.
@@ -75,14 +75,6 @@ def check_cached_duration(result: dict[str, Any], max_duration_s: float) -> None
         raise AudioTooLong(f"the audio lasts {duration:.0f} s; the limit is {max_duration_s:.0f} s")
 
 
-def check_duration(path: Path, max_duration_s: float) -> None:
-    """Refuse audio longer than the caller's tier allows, from the container header, before decoding it."""
-    from synthscope.audio.decode import AudioStream
-
-    with AudioStream(path, max_duration_s=max_duration_s):
-        pass
-
-
 def analyze_file(
     engine: SharedEngine,
     reports: ReportStore,
@@ -123,16 +115,9 @@ def analyze_file(
         return Analysed(cached, None)
     if on_decoding is not None:
         on_decoding()
-    check_duration(path, limits.max_duration_s)
+    # The engine's decoder enforces the limit: on the header's duration when it opens the file, then on every
+    # frame before it is resampled and on the decoded samples, whatever the header claimed.
     result = engine.analyze(
-        path,
-        progress=progress,
-        sha256=sha256,
-        profile=profile,
-        max_duration_s=limits.max_duration_s,  # enforced on the decoded audio as it streams, whatever the header says
+        path, progress=progress, sha256=sha256, profile=profile, max_duration_s=limits.max_duration_s
     )
-    if result.audio.duration_s > limits.max_duration_s + DURATION_SLACK_S:  # no declared duration in the header
-        raise AudioTooLong(
-            f"the audio lasts {result.audio.duration_s:.0f} s; the limit is {limits.max_duration_s:.0f} s"
-        )
     return Analysed(result.model_dump(mode="json"), (sha256, key))

@@ -35,7 +35,6 @@ from synthscope.config import Settings
 from synthscope.errors import BadInput, NotFound, ProcessingFailed, UploadReplaced, problem_at
 from synthscope.logs import bound
 from synthscope.ports import BlobStore, ReportStore
-from synthscope.reports.lifecycle import fail_if_abandoned, mark_dead, may_be_abandoned
 from synthscope.reports.schema import Stage, Status
 from synthscope.reports.status import eta_seconds, status_url
 from synthscope.reports.stored import StoredReport
@@ -282,14 +281,3 @@ class Pipeline:
 def _progress_doc(done: int, total: int | None) -> dict[str, Any]:
     pct = round(100.0 * done / total, 1) if total else 0.0
     return {"windows_done": done, "windows_total": total, "percent": min(pct, 100.0)}
-
-
-__all__ = [
-    "Outcome",
-    "Pipeline",
-    "SharedEngine",
-    "Transient",
-    "fail_if_abandoned",
-    "mark_dead",
-    "may_be_abandoned",
-]

@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from synthscope.analysis import SharedEngine
 from synthscope.backends import build
 from synthscope.config import Settings
-from synthscope.pipeline import SharedEngine
 from synthscope_worker.app import attach, create_app
 from tests.fixtures.gcp import PROJECT
 from tests.fixtures.oidc import Issuer

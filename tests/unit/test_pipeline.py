@@ -10,10 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from synthscope.analysis import SharedEngine
 from synthscope.backends.local.blobs import LocalBlobStore
 from synthscope.backends.local.reports import SqliteReportStore
 from synthscope.config import Settings
-from synthscope.pipeline import Pipeline, SharedEngine, Transient, fail_if_abandoned, mark_dead
+from synthscope.pipeline import Pipeline, Transient
+from synthscope.reports.lifecycle import fail_if_abandoned, mark_dead
 from synthscope.reports.schema import Report
 from synthscope.uploads import new_object_name
 from tests.fixtures.audio import voice_like, write_audio

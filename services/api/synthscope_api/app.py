@@ -44,8 +44,8 @@ def _operation_id(route: APIRoute) -> str:
 
 def load_engine(settings: Settings) -> Any:
     """Load the model bundle once (slow: torch import, hash checks, warm-up)."""
+    from synthscope.analysis import SharedEngine
     from synthscope.engine import Engine
-    from synthscope.pipeline import SharedEngine
 
     try:
         engine = Engine.load(settings, settings.bundle_path)

@@ -21,13 +21,14 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from synthscope import __version__, logs
+from synthscope.analysis import SharedEngine
 from synthscope.asgi_headers import SecurityHeadersMiddleware
 from synthscope.asgi_logging import RequestLogMiddleware
 from synthscope.auth.keys import matches_any
 from synthscope.backends import Backends, build
 from synthscope.config import Settings, get_settings
 from synthscope.errors import PROBLEM_BASE, SynthscopeError, Unauthorized
-from synthscope.pipeline import Pipeline, SharedEngine, Transient
+from synthscope.pipeline import Pipeline, Transient
 
 log = logging.getLogger("synthscope.worker")
 PROBLEM_JSON = "application/problem+json"

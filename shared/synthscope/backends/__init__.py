@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from synthscope.auth.keys import subkey
 from synthscope.config import ScreenSettings, Settings
@@ -112,3 +113,18 @@ def build_upload_screen_store(settings: ScreenSettings) -> BlobStore:
     from synthscope.backends.gcp.factory import build_upload_store
 
     return build_upload_store(settings.gcp_project, settings.upload_bucket)
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def upload_origin(settings: Settings) -> str | None:
+    """The origin signed upload URLs point at when it is not the API's own (a browser page must be allowed to PUT
+    there): the storage endpoint in gcp mode; in local mode the API itself, named by `public_url` when set."""
+    if settings.backend == "gcp":
+        from synthscope.backends.gcp.factory import signed_url_endpoint
+
+        return _origin(signed_url_endpoint(settings))
+    return _origin(settings.public_url) if settings.public_url else None

@@ -49,7 +49,7 @@ def new_task_id() -> str:
 
 
 @dataclass(frozen=True)
-class Request:
+class Submission:
     """One report asked for: which upload, analysed how, answered where."""
 
     object_name: str
@@ -124,7 +124,7 @@ class Intake:
     def submit(
         self,
         caller: Caller,
-        request: Request,
+        submission: Submission,
         quota_key: str,
         *,
         idempotency_key: str | None = None,
@@ -132,15 +132,15 @@ class Intake:
     ) -> Accepted:
         """Same Idempotency-Key and request: the same task (no quota counted); same key with another request: 422;
         same key while the first is still being handled: 409. Over quota or concurrency: 429."""
-        upload = self.admit_upload(caller, request.object_name)
-        self.check_callback(caller, request.callback_url)
+        upload = self.admit_upload(caller, submission.object_name)
+        self.check_callback(caller, submission.callback_url)
         task_id = new_task_id()
         if idempotency_key is not None:
-            replay = self._replay(caller, idempotency_key, request.fingerprint(), task_id)
+            replay = self._replay(caller, idempotency_key, submission.fingerprint(), task_id)
             if replay is not None:
                 return replay
         try:
-            grant = self._queue_new(caller, task_id, upload, request, quota_key, trace_headers)
+            grant = self._queue_new(caller, task_id, upload, submission, quota_key, trace_headers)
         except RateLimited:
             if idempotency_key is not None:  # refused: the key must not point at a report that will never exist
                 self.reports.forget_idempotency(caller.sub, idempotency_key, task_id)
@@ -179,11 +179,11 @@ class Intake:
         self.check_callback(caller, callback_url)
         out: list[BatchOutcome] = []
         for name in object_names:
-            request = Request(name, profile, callback_url)
+            submission = Submission(name, profile, callback_url)
             try:
                 upload = self.admit_upload(caller, name)
                 task_id = new_task_id()
-                grant = self._queue_new(caller, task_id, upload, request, quota_key, trace_headers)
+                grant = self._queue_new(caller, task_id, upload, submission, quota_key, trace_headers)
             except SynthscopeError as exc:
                 out.append(BatchOutcome(name, problem=problem_at(exc, "/reports:batch")))
                 continue
@@ -197,7 +197,7 @@ class Intake:
         caller: Caller,
         task_id: str,
         upload: Upload,
-        request: Request,
+        submission: Submission,
         quota_key: str,
         trace_headers: dict[str, str] | None,
     ) -> quota.QuotaGrant | None:
@@ -212,8 +212,8 @@ class Intake:
             max_duration_s=caller.limits.max_duration_s,
             submitted_tier=caller.tier,
             quota_key=quota_key,
-            callback_url=request.callback_url,
-            profile=request.profile,
+            callback_url=submission.callback_url,
+            profile=submission.profile,
             size_bytes=upload.size_bytes,
         )
         if not self.reports.create(report.new_document()):

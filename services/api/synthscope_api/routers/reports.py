@@ -12,16 +12,14 @@ from fastapi import APIRouter, Header, Request, Response
 from synthscope.auth import quota
 from synthscope.errors import NotFound
 from synthscope.logs import span_var, trace_var
-from synthscope.pipeline import fail_if_abandoned, may_be_abandoned
+from synthscope.reports.lifecycle import fail_if_abandoned, may_be_abandoned
 from synthscope.reports.redact import redact_report
 from synthscope.reports.schema import Report
 from synthscope.reports.status import is_terminal, status_url
-from synthscope.reports.submission import Accepted, Intake
-from synthscope.reports.submission import Request as SubmitRequest
+from synthscope.reports.submission import Accepted, Submission
 from synthscope_api.deps import AppState, CurrentUser, backend_call, caller_ip
 from synthscope_api.models import BatchAccepted, BatchItem, BatchRequest, ReportAccepted, ReportRequest
 from synthscope_api.problems import operation
-from synthscope_api.state import ApiState
 
 router = APIRouter(tags=["reports"])
 log = logging.getLogger("synthscope.api")
@@ -42,11 +40,6 @@ def _task_headers() -> dict[str, str]:
     """Carry the request's trace to the worker, so its log lines join the same trace."""
     trace, span = trace_var.get(), span_var.get()
     return {"traceparent": f"00-{trace}-{span or '0' * 15 + '1'}-01"} if trace else {}
-
-
-def _intake(state: ApiState) -> Intake:
-    b = state.backends
-    return Intake(state.settings, b.blobs, b.reports, b.accounts, b.queue)
 
 
 @router.post(
@@ -87,9 +80,9 @@ def create_report(
     """202 with the task and its status URL (`Location`). Same Idempotency-Key and body: the same task; same key
     with another body: 422; same key while the first request is still being handled: 409. Over the tier's quota or
     concurrency: 429 with `Retry-After`; `RateLimit-Limit/Remaining/Reset` give the quota left."""
-    accepted = _intake(state).submit(
+    accepted = state.intake.submit(
         user,
-        SubmitRequest(body.object_name, body.profile.value, body.callback_url),
+        Submission(body.object_name, body.profile.value, body.callback_url),
         quota.quota_key(user.user_id, caller_ip(request), org=user.org),
         idempotency_key=idempotency_key,
         trace_headers=_task_headers(),
@@ -115,7 +108,7 @@ def create_reports_batch(
 ) -> BatchAccepted:
     """Each object is admitted and queued on its own, in order: an item that fails (not found, too large, over the
     concurrency limit, ...) carries its problem and the others are queued. 202 even when some items failed."""
-    outcomes = _intake(state).submit_batch(
+    outcomes = state.intake.submit_batch(
         user,
         body.object_names,
         quota.quota_key(user.user_id, caller_ip(request), org=user.org),

@@ -12,14 +12,13 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
 
+from synthscope.backends import upload_origin
 from synthscope.config import TIER_LIMITS, Settings, Tier
 from synthscope.errors import NotFound
 from synthscope.uploads import EXTENSION_MIMES
@@ -27,7 +26,6 @@ from synthscope_api.deps import AppState
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 IMMUTABLE = "public, max-age=31536000, immutable"
-GCS_ENDPOINT = "https://storage.googleapis.com"
 MEDIA_TYPES = {
     "js": "text/javascript; charset=utf-8",
     "css": "text/css; charset=utf-8",
@@ -126,21 +124,8 @@ def load_site(web_dir: Path = WEB_DIR) -> Site:
     )
 
 
-def _origin(url: str) -> str | None:
-    parts = urlsplit(url if "://" in url else f"http://{url}")
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") and parts.netloc else None
-
-
-def upload_origin(settings: Settings) -> str | None:
-    """Where `upload_url`s point, when that is not this origin: the storage endpoint (gcp), or public_url."""
-    if settings.backend == "gcp":
-        endpoint = settings.gcs_signed_url_endpoint or os.environ.get("STORAGE_EMULATOR_HOST") or GCS_ENDPOINT
-        return _origin(endpoint)
-    return _origin(settings.public_url) if settings.public_url else None
-
-
 def content_security_policy(settings: Settings) -> str:
-    connect = " ".join(filter(None, ["'self'", upload_origin(settings)]))
+    connect = " ".join(filter(None, ["'self'", upload_origin(settings)]))  # where the page PUTs its files
     return "; ".join(
         [
             "default-src 'self'",

@@ -21,6 +21,8 @@ from synthscope.backends.gcp.ratelimits import FirestoreLimitsStorage
 from synthscope.backends.gcp.reports import FirestoreReportStore
 from synthscope.config import Settings
 
+GCS_ENDPOINT = "https://storage.googleapis.com"
+
 
 def _storage_client(project: str) -> storage.Client:
     if os.environ.get("STORAGE_EMULATOR_HOST"):
@@ -28,6 +30,11 @@ def _storage_client(project: str) -> storage.Client:
 
         return storage.Client(project=project, credentials=AnonymousCredentials())
     return storage.Client(project=project)
+
+
+def signed_url_endpoint(settings: Settings) -> str:
+    """Where V4 signed URLs point: the configured endpoint, the emulator the client uses, or GCS itself."""
+    return settings.gcs_signed_url_endpoint or os.environ.get("STORAGE_EMULATOR_HOST") or GCS_ENDPOINT
 
 
 def _tasks_client(settings: Settings) -> tasks_v2.CloudTasksClient:
